@@ -1,0 +1,99 @@
+{#- Kept events rolled up per account, meter, endpoint, status and UTC day, with the account's
+    billing period (P1) and billability (E4). Plans change on whole days (dates mean 00:00 UTC),
+    so a day's usage is always priced by a single plan; pricing reads this instead of events. -#}
+with
+
+usage_events as (
+
+    select * from {{ ref('int_usage_events_deduplicated') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('accounts') }}
+
+),
+
+meters as (
+
+    select * from {{ ref('meters') }}
+
+),
+
+classified_events as (
+
+    select
+        usage_events.account_id,
+        usage_events.meter,
+        usage_events.endpoint,
+        usage_events.status_code,
+        usage_events.units,
+        cast(usage_events.event_at as date) as usage_date,
+        coalesce(accounts.billing_anchor_day, 1) as billing_anchor_day,
+        accounts.account_id is not null as is_known_account,
+        coalesce(accounts.is_test, false) as is_test_account,
+        meters.meter is not null as is_known_meter,
+        -- E4: 2xx always; 4xx where the meter allows it; 1xx, 3xx, 5xx never.
+        (
+            (usage_events.status_code between 200 and 299)
+            or (
+                usage_events.status_code between 400 and 499
+                and {{ dbt.position("'4xx'", 'coalesce(meters.billable_statuses, \'\')') }} > 0
+            )
+        ) as is_billable
+    from usage_events
+    left join accounts
+        on usage_events.account_id = accounts.account_id
+    left join meters
+        on usage_events.meter = meters.meter
+
+),
+
+daily_usage as (
+
+    select
+        account_id,
+        meter,
+        endpoint,
+        status_code,
+        usage_date,
+        {{ usage_billing.period_start_for('usage_date', 'billing_anchor_day') }} as period_start,
+        billing_anchor_day,
+        is_known_account,
+        is_test_account,
+        is_known_meter,
+        is_billable,
+        sum(units) as units_sum,
+        max(units) as units_max,
+        count(*) as event_count
+    from classified_events
+    group by
+        account_id, meter, endpoint, status_code, usage_date, billing_anchor_day,
+        is_known_account, is_test_account, is_known_meter, is_billable
+
+),
+
+final as (
+
+    select
+        account_id,
+        meter,
+        endpoint,
+        status_code,
+        {{ dbt.concat(["cast(floor(status_code / 100) as " ~ dbt.type_int() ~ ")", "'xx'"]) }} as status_class,
+        usage_date,
+        period_start,
+        {{ usage_billing.add_months('period_start', '1') }} as period_end,
+        is_known_account,
+        is_test_account,
+        is_known_meter,
+        is_billable,
+        units_sum,
+        units_max,
+        event_count
+    from daily_usage
+
+)
+
+select * from final

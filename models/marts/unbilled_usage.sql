@@ -1,0 +1,26 @@
+{#- E5: valid, billable usage of non-test accounts that no invoice carries, with the reason. -#}
+with
+
+matched_usage as (
+
+    select * from {{ ref('int_usage_prices_matched') }}
+    where unbilled_reason is not null
+
+),
+
+final as (
+
+    select
+        account_id,
+        period_start,
+        meter,
+        endpoint,
+        unbilled_reason as reason,
+        sum(units_sum) as units,
+        sum(event_count) as event_count
+    from matched_usage
+    group by account_id, period_start, meter, endpoint, unbilled_reason
+
+)
+
+select * from final

@@ -1,0 +1,254 @@
+{#- Every non-blank raw line, parsed and validated (CONTRACT.md §1, E1), loaded once per file:
+    a file already loaded is never read again (incremental by file, append only). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+    )
+}}
+
+{%- set event_files = usage_billing.new_event_files(
+        var('events_glob'),
+        this if is_incremental() else none
+    ) %}
+{%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s)', info=true) %}
+
+-- depends_on: {{ source('raw_events', 'usage_events') }}
+
+with
+
+raw_lines as (
+
+    {{ usage_billing.read_event_lines(event_files) }}
+
+),
+
+-- E3: a blank (empty or whitespace-only) line is not a row.
+non_blank_lines as (
+
+    select * from raw_lines
+    where raw is not null and trim(raw) <> ''
+
+),
+
+documents as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        {{ usage_billing.json_parse('raw') }} as doc
+    from non_blank_lines
+
+),
+
+-- Aliases (§1): the first non-null of the listed keys wins, in order.
+picked as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        doc,
+        {{ usage_billing.json_type_of('doc') }} as doc_type,
+        {{ usage_billing.json_type_of('doc', '$.event_id') }} as event_id_type,
+        {{ usage_billing.json_text('doc', '$.event_id') }} as event_id_text,
+        case
+            when coalesce({{ usage_billing.json_type_of('doc', '$.account_id') }}, 'NULL') <> 'NULL' then '$.account_id'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.customer_id') }}, 'NULL') <> 'NULL' then '$.customer_id'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.user_id') }}, 'NULL') <> 'NULL' then '$.user_id'
+        end as account_key,
+        case
+            when coalesce({{ usage_billing.json_type_of('doc', '$.meter') }}, 'NULL') <> 'NULL' then 'meter'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.event_name') }}, 'NULL') <> 'NULL' then 'event_name'
+        end as meter_key,
+        case
+            when coalesce({{ usage_billing.json_type_of('doc', '$.units') }}, 'NULL') <> 'NULL' then 'units'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.quantity') }}, 'NULL') <> 'NULL' then 'quantity'
+        end as units_key,
+        case
+            when coalesce({{ usage_billing.json_type_of('doc', '$.endpoint') }}, 'NULL') <> 'NULL' then 'endpoint'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.metadata.endpoint') }}, 'NULL') <> 'NULL' then 'metadata.endpoint'
+        end as endpoint_key,
+        case
+            when coalesce({{ usage_billing.json_type_of('doc', '$.status_code') }}, 'NULL') <> 'NULL' then 'status_code'
+            when coalesce({{ usage_billing.json_type_of('doc', '$.metadata.status') }}, 'NULL') <> 'NULL' then 'metadata.status'
+        end as status_key,
+        {{ usage_billing.json_type_of('doc', '$.timestamp') }} as timestamp_type,
+        {{ usage_billing.json_text('doc', '$.timestamp') }} as timestamp_text,
+        {{ usage_billing.json_raw('doc', '$.properties') }} as properties,
+        {{ usage_billing.json_raw('doc', '$.metadata') }} as metadata
+    from documents
+
+),
+
+fields as (
+
+    select
+        picked.*,
+        case account_key
+            when '$.account_id' then {{ usage_billing.json_type_of('doc', '$.account_id') }}
+            when '$.customer_id' then {{ usage_billing.json_type_of('doc', '$.customer_id') }}
+            when '$.user_id' then {{ usage_billing.json_type_of('doc', '$.user_id') }}
+        end as account_type,
+        case account_key
+            when '$.account_id' then {{ usage_billing.json_text('doc', '$.account_id') }}
+            when '$.customer_id' then {{ usage_billing.json_text('doc', '$.customer_id') }}
+            when '$.user_id' then {{ usage_billing.json_text('doc', '$.user_id') }}
+        end as account_text,
+        case meter_key
+            when 'meter' then {{ usage_billing.json_type_of('doc', '$.meter') }}
+            when 'event_name' then {{ usage_billing.json_type_of('doc', '$.event_name') }}
+        end as meter_type,
+        case meter_key
+            when 'meter' then {{ usage_billing.json_text('doc', '$.meter') }}
+            when 'event_name' then {{ usage_billing.json_text('doc', '$.event_name') }}
+        end as meter_text,
+        case units_key
+            when 'units' then {{ usage_billing.json_type_of('doc', '$.units') }}
+            when 'quantity' then {{ usage_billing.json_type_of('doc', '$.quantity') }}
+        end as units_type,
+        trim(case units_key
+            when 'units' then {{ usage_billing.json_text('doc', '$.units') }}
+            when 'quantity' then {{ usage_billing.json_text('doc', '$.quantity') }}
+        end) as units_text,
+        case endpoint_key
+            when 'endpoint' then {{ usage_billing.json_type_of('doc', '$.endpoint') }}
+            when 'metadata.endpoint' then {{ usage_billing.json_type_of('doc', '$.metadata.endpoint') }}
+        end as endpoint_type,
+        case endpoint_key
+            when 'endpoint' then {{ usage_billing.json_text('doc', '$.endpoint') }}
+            when 'metadata.endpoint' then {{ usage_billing.json_text('doc', '$.metadata.endpoint') }}
+        end as endpoint_text,
+        case status_key
+            when 'status_code' then {{ usage_billing.json_type_of('doc', '$.status_code') }}
+            when 'metadata.status' then {{ usage_billing.json_type_of('doc', '$.metadata.status') }}
+        end as status_type,
+        trim(case status_key
+            when 'status_code' then {{ usage_billing.json_text('doc', '$.status_code') }}
+            when 'metadata.status' then {{ usage_billing.json_text('doc', '$.metadata.status') }}
+        end) as status_text
+    from picked
+
+),
+
+typed as (
+
+    select
+        fields.*,
+        -- Units: a non-negative number or numeric string; at most 9 fraction digits (trailing zeros ignored).
+        case
+            when units_key is null then 1
+            when units_type in ('NUMBER', 'VARCHAR')
+                and {{ usage_billing.regex_matches('units_text', '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') }}
+                then {{ usage_billing.try_cast('units_text', usage_billing.type_wide()) }}
+        end as units_wide,
+        {{ usage_billing.iso_timestamp_utc('timestamp_text') }} as event_at,
+        case
+            when status_key is null then 200
+            when status_type in ('NUMBER', 'VARCHAR')
+                and {{ usage_billing.regex_matches('status_text', '[+]?[0-9]+([.]0*)?') }}
+                then {{ usage_billing.try_cast(usage_billing.try_cast('status_text', 'decimal(12, 2)'), 'integer') }}
+        end as status_code_parsed
+    from fields
+
+),
+
+validated as (
+
+    select
+        typed.*,
+        case
+            when doc is null then 'not_json'
+            when doc_type <> 'OBJECT' then 'not_object'
+            when event_id_type in ('OBJECT', 'ARRAY', 'BOOLEAN') then 'invalid_event_id'
+            when account_key is null or (account_type = 'VARCHAR' and account_text = '') then 'missing_account'
+            when account_type not in ('VARCHAR', 'NUMBER') then 'invalid_account'
+            when timestamp_type is null or timestamp_type = 'NULL' then 'missing_timestamp'
+            when timestamp_type <> 'VARCHAR' or event_at is null then 'invalid_timestamp'
+            when meter_key is not null and meter_type not in ('VARCHAR', 'NUMBER') then 'invalid_meter'
+            when units_wide is null then 'invalid_units'
+            when units_wide < 0 then 'negative_units'
+            when units_wide <> round(units_wide, 9) then 'units_too_precise'
+            when endpoint_key is not null and endpoint_type not in ('VARCHAR', 'NUMBER') then 'invalid_endpoint'
+            when status_code_parsed is null or status_code_parsed < 100 or status_code_parsed > 599 then 'invalid_status'
+        end as invalid_reason
+    from typed
+
+),
+
+normalised as (
+
+    select
+        source_file,
+        line_number,
+        invalid_reason,
+        invalid_reason is null as is_valid,
+        case when event_id_type is not null and event_id_type <> 'NULL' then nullif(event_id_text, '') end as sender_event_id,
+        case when invalid_reason is null then account_text end as account_id,
+        case when invalid_reason is null then coalesce(nullif(meter_text, ''), 'api_calls') end as meter,
+        case when invalid_reason is null then cast(units_wide as {{ usage_billing.type_quantity() }}) end as units,
+        case when invalid_reason is null then event_at end as event_at,
+        -- Endpoints are compared without their query string (§3a).
+        case when invalid_reason is null then
+            nullif(case
+                when {{ dbt.position("'?'", 'endpoint_text') }} > 0
+                    then substring(endpoint_text, 1, {{ dbt.position("'?'", 'endpoint_text') }} - 1)
+                else endpoint_text
+            end, '')
+        end as endpoint,
+        case when invalid_reason is null then status_code_parsed end as status_code,
+        properties,
+        metadata,
+        case when invalid_reason is not null then raw end as raw
+    from validated
+
+),
+
+identified as (
+
+    select
+        normalised.*,
+        -- E2 conflicts compare these normalised fields; an id-less event takes its id from them
+        -- plus properties/metadata, so identical id-less events count once.
+        {{ dbt.hash(dbt.concat([
+            "coalesce(account_id, '')", "'|'", "coalesce(meter, '')", "'|'",
+            "coalesce(cast(units as " ~ dbt.type_string() ~ "), '')", "'|'",
+            "coalesce(cast(event_at as " ~ dbt.type_string() ~ "), '')", "'|'",
+            "coalesce(endpoint, '')", "'|'", "coalesce(cast(status_code as " ~ dbt.type_string() ~ "), '')"
+        ])) }} as content_hash
+    from normalised
+
+),
+
+final as (
+
+    select
+        source_file,
+        line_number,
+        case
+            when not is_valid then null
+            when sender_event_id is not null then sender_event_id
+            else 'derived:' || {{ dbt.hash(dbt.concat([
+                "content_hash", "'|'", "coalesce(properties, '')", "'|'", "coalesce(metadata, '')"
+            ])) }}
+        end as event_id,
+        is_valid,
+        invalid_reason,
+        account_id,
+        meter,
+        units,
+        event_at,
+        endpoint,
+        status_code,
+        properties,
+        metadata,
+        content_hash,
+        raw,
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}) as loaded_at
+    from identified
+
+)
+
+select * from final
