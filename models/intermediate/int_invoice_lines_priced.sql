@@ -108,7 +108,6 @@ base_fee_lines as (
             "case when covered_days < period_days then ' (' || cast(covered_days as " ~ dbt.type_string() ~ ") || '/' || cast(period_days as " ~ dbt.type_string() ~ ") || ' days)' else '' end"
         ]) }} as description
     from segments
-    where base_fee <> 0
 
 ),
 

@@ -38,11 +38,11 @@ final as (
 
     select
         source_file,
-        count(*) as rows_read,
-        sum(case when is_kept then 1 else 0 end) as rows_valid,
-        sum(case when is_duplicate then 1 else 0 end) as rows_duplicate,
-        sum(case when is_conflict then 1 else 0 end) as rows_conflict,
-        sum(case when not is_valid then 1 else 0 end) as rows_quarantined,
+        cast(count(*) as {{ dbt.type_bigint() }}) as rows_read,
+        cast(sum(case when is_kept then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_valid,
+        cast(sum(case when is_duplicate then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_duplicate,
+        cast(sum(case when is_conflict then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_conflict,
+        cast(sum(case when not is_valid then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_quarantined,
         min(loaded_at) as loaded_at
     from classified_lines
     group by source_file

@@ -29,7 +29,7 @@ final as (
             when 'max' then max(daily_usage.units_max)
             else sum(daily_usage.units_sum)
         end as units,
-        sum(daily_usage.event_count) as event_count
+        cast(sum(daily_usage.event_count) as {{ dbt.type_bigint() }}) as event_count
     from daily_usage
     left join meters
         on daily_usage.meter = meters.meter

@@ -17,7 +17,7 @@ final as (
         endpoint,
         unbilled_reason as reason,
         sum(units_sum) as units,
-        sum(event_count) as event_count
+        cast(sum(event_count) as {{ dbt.type_bigint() }}) as event_count
     from matched_usage
     group by account_id, period_start, meter, endpoint, unbilled_reason
 

@@ -140,16 +140,24 @@ typed as (
         -- Units: a non-negative number or numeric string; at most 9 fraction digits (trailing zeros ignored).
         case
             when units_key is null then 1
-            when units_type in ('NUMBER', 'VARCHAR')
-                and {{ usage_billing.regex_matches('units_text', '[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?') }}
+            when units_type = 'NUMBER'
+                and {{ usage_billing.regex_matches('units_text', '-?[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
+                then {{ usage_billing.try_cast('units_text', usage_billing.type_wide()) }}
+            -- A numeric string: digits, optional fraction and exponent ("5.", ".5", "+5" are not numbers).
+            when units_type = 'VARCHAR'
+                and {{ usage_billing.regex_matches('units_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
                 then {{ usage_billing.try_cast('units_text', usage_billing.type_wide()) }}
         end as units_wide,
         {{ usage_billing.iso_timestamp_utc('timestamp_text') }} as event_at,
         case
             when status_key is null then 200
+            -- An integer, or a number or numeric string that is whole (200, 200.0, "200", "2e2").
             when status_type in ('NUMBER', 'VARCHAR')
-                and {{ usage_billing.regex_matches('status_text', '[+]?[0-9]+([.]0*)?') }}
-                then {{ usage_billing.try_cast(usage_billing.try_cast('status_text', 'decimal(12, 2)'), 'integer') }}
+                and {{ usage_billing.regex_matches('status_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
+                and {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}
+                    = round({{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}, 0)
+                and {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} < 1000
+                then cast({{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} as integer)
         end as status_code_parsed
     from fields
 
@@ -167,11 +175,11 @@ validated as (
             when account_type not in ('VARCHAR', 'NUMBER') then 'invalid_account'
             when timestamp_type is null or timestamp_type = 'NULL' then 'missing_timestamp'
             when timestamp_type <> 'VARCHAR' or event_at is null then 'invalid_timestamp'
-            when meter_key is not null and meter_type not in ('VARCHAR', 'NUMBER') then 'invalid_meter'
+            when meter_key is not null and meter_type <> 'VARCHAR' then 'invalid_meter'
             when units_wide is null then 'invalid_units'
             when units_wide < 0 then 'negative_units'
             when units_wide <> round(units_wide, 9) then 'units_too_precise'
-            when endpoint_key is not null and endpoint_type not in ('VARCHAR', 'NUMBER') then 'invalid_endpoint'
+            when endpoint_key is not null and endpoint_type <> 'VARCHAR' then 'invalid_endpoint'
             when status_code_parsed is null or status_code_parsed < 100 or status_code_parsed > 599 then 'invalid_status'
         end as invalid_reason
     from typed

@@ -1,0 +1,1 @@
+"""usage_billing's Dagster code location and command line."""

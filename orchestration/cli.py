@@ -1,0 +1,172 @@
+"""`usage-billing`: the command line. Every build goes through the same Dagster assets as the UI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ENV_PATHS = ("USAGE_BILLING_EVENTS", "USAGE_BILLING_DUCKDB", "USAGE_BILLING_CATALOG")
+
+
+def _absolutise_env() -> None:
+    """Relative paths in the environment are relative to where the user ran the command;
+    dbt runs in the repository root, so hand it absolute ones."""
+    for name in ENV_PATHS:
+        value = os.environ.get(name)
+        if value and not os.path.isabs(value):
+            os.environ[name] = os.path.abspath(value)
+
+
+def _prepare_manifest() -> None:
+    """dagster-dbt reads the dbt manifest when the Definitions load: (re)parse the project first."""
+    from orchestration.project import dbt_project
+    from orchestration.resources import dbt_executable
+
+    result = subprocess.run(
+        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(dbt_project.profiles_dir)],
+        cwd=dbt_project.project_dir,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise SystemExit(f"dbt parse failed (exit {result.returncode})")
+
+
+def _instance():
+    import dagster as dg
+
+    from orchestration.project import REPO_ROOT
+
+    home = os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
+    Path(home).mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    _prepare_manifest()
+    from orchestration.definitions import defs
+    from orchestration.project import duckdb_path
+
+    duckdb_path().parent.mkdir(parents=True, exist_ok=True)
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "ops": {
+            "usage_billing_dbt_assets": {
+                "config": {"full_refresh": bool(args.full_refresh), "as_of": args.as_of or ""}
+            }
+        }
+    }
+    started = time.monotonic()
+    result = defs.resolve_job_def("build_job").execute_in_process(
+        run_config=run_config, instance=_instance(), raise_on_error=False
+    )
+    elapsed = time.monotonic() - started
+    if not result.success:
+        for event in result.all_events:
+            if event.is_failure:
+                sys.stderr.write(f"{event.step_key}: {event.message}\n")
+        sys.stderr.write(f"build failed after {elapsed:.1f}s (run {result.run_id})\n")
+        return 1
+    print(f"build finished in {elapsed:.1f}s (run {result.run_id})")
+    if not args.quiet:
+        # A fresh process: the build's in-process dbt adapter keeps its own DuckDB connection
+        # open, and DuckDB refuses a second one with another configuration in the same process.
+        sys.stdout.flush()
+        subprocess.run([sys.executable, "-m", "orchestration.cli", "summary"], check=True)
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.summary import invoice_summary
+
+    print(invoice_summary(duckdb_path(), max_invoices=args.max_invoices))
+    return 0
+
+
+def cmd_generate_events(args: argparse.Namespace) -> int:
+    from orchestration.events.generator import generate_events
+
+    started = time.monotonic()
+    summary = generate_events(
+        Path(args.out),
+        events=args.events,
+        accounts=args.accounts,
+        months=args.months,
+        seed=args.seed,
+        start=args.start,
+        fmt=args.format,
+        files=args.files,
+        catalog_dir=Path(args.catalog) if args.catalog else None,
+        write_catalog=Path(args.write_catalog) if args.write_catalog else None,
+        resend_rate=args.resend_rate,
+        conflict_rate=args.conflict_rate,
+        late_rate=args.late_rate,
+        non2xx_rate=args.non2xx_rate,
+        malformed_rate=args.malformed_rate,
+        progress=lambda message: print(message, file=sys.stderr),
+    )
+    elapsed = time.monotonic() - started
+    files = summary.get("files", [])
+    print(f"wrote {len(files)} file(s) to {args.out} in {elapsed:.1f}s")
+    for key, value in summary.items():
+        if key not in ("files", "rows_per_file"):
+            print(f"  {key}: {value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="usage-billing",
+        description="Usage-based billing warehouse: raw API events to priced invoice lines (dbt + Dagster).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser(
+        "build",
+        help="Load new event files and build the warehouse (the Dagster build_job, run in process).",
+    )
+    build.add_argument("--full-refresh", action="store_true", help="Rebuild incremental models from every file.")
+    build.add_argument("--as-of", default="", help="P2 as-of time (ISO-8601); default: latest valid event.")
+    build.add_argument("--quiet", action="store_true", help="Do not print the invoice summary.")
+    build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    build.set_defaults(func=cmd_build)
+
+    summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
+    summary.add_argument("--max-invoices", type=int, default=40)
+    summary.set_defaults(func=cmd_summary)
+
+    gen = sub.add_parser("generate-events", help="Write synthetic, realistic usage events (deterministic per seed).")
+    gen.add_argument("--events", type=int, required=True)
+    gen.add_argument("--accounts", type=int, default=8)
+    gen.add_argument("--months", type=int, default=3)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--start", default="2026-01-01", help="First day of the generated range (UTC).")
+    gen.add_argument("--format", choices=["ndjson", "ndjson.gz", "parquet"], default="ndjson")
+    gen.add_argument("--files", type=int, default=None, help="Number of files (default: one per month + late).")
+    gen.add_argument("--out", default="data/raw/events", help="Output directory.")
+    gen.add_argument("--catalog", default=None, help="Catalog to draw accounts/meters from (default seeds/).")
+    gen.add_argument("--write-catalog", default=None, help="Write a catalog covering the generated accounts here.")
+    gen.add_argument("--resend-rate", type=float, default=0.01)
+    gen.add_argument("--conflict-rate", type=float, default=0.002)
+    gen.add_argument("--late-rate", type=float, default=0.01)
+    gen.add_argument("--non2xx-rate", type=float, default=0.05)
+    gen.add_argument("--malformed-rate", type=float, default=0.001)
+    gen.set_defaults(func=cmd_generate_events)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
