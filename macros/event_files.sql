@@ -57,9 +57,7 @@
     where 1 = 0
     {%- endif %}
     {%- for f in files %}
-        {%- if not loop.first %}
-    union all
-        {%- endif %}
+    {% if not loop.first %} union all {% endif %}
         {%- if usage_billing.event_file_format(f) | trim == 'parquet' %}
     select
         {{ usage_billing.sql_string(f) }} as source_file,

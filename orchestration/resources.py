@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -44,3 +45,43 @@ def release_dbt_duckdb_connections() -> None:
         if env is not None:
             env.close()
             DuckDBConnectionManager._ENV = None
+
+
+CATALOG_FILES = (
+    "meters.csv",
+    "currencies.csv",
+    "plans.csv",
+    "prices.csv",
+    "price_tiers.csv",
+    "accounts.csv",
+    "account_plans.csv",
+    "credit_grants.csv",
+)
+
+
+def stage_catalog(run_id: str) -> str | None:
+    """Copy a catalog given by USAGE_BILLING_CATALOG into the project and return its relative path.
+
+    dbt writes each seed's "compiled" copy to target/compiled/<project>/<seed path>; with an
+    absolute seed path that join lands on the user's own CSV files and blanks them. dbt therefore
+    only ever sees a seed path inside the project: a per-run copy under target/catalog/.
+    """
+    source = os.environ.get("USAGE_BILLING_CATALOG")
+    if not source:
+        return None
+    source_dir = Path(source).resolve()
+    project_dir = Path(dbt_project.project_dir).resolve()
+    if source_dir == (project_dir / "seeds"):
+        return "seeds"
+    missing = [name for name in CATALOG_FILES if not (source_dir / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"USAGE_BILLING_CATALOG={source} lacks catalog file(s): {', '.join(missing)} (CONTRACT.md §2)"
+        )
+    staged = project_dir / "target" / "catalog" / run_id
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir(parents=True)
+    for name in CATALOG_FILES:
+        shutil.copyfile(source_dir / name, staged / name)
+    return str(staged.relative_to(project_dir))

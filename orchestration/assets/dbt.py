@@ -2,6 +2,7 @@
 
 
 import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -9,7 +10,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.project import dbt_project
-from orchestration.resources import release_dbt_duckdb_connections
+from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
 
 GROUP_BY_FOLDER = {
     "staging": "staging",
@@ -54,7 +55,15 @@ def usage_billing_dbt_assets(
         args.append("--full-refresh")
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
+    # dbt must only ever see a catalog path inside the project (see stage_catalog).
+    user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
+    staged = stage_catalog(context.run_id)
+    if staged:
+        os.environ["USAGE_BILLING_CATALOG"] = staged
+        context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
     try:
         yield from dbt.cli(args, context=context).stream().fetch_row_counts()
     finally:
         release_dbt_duckdb_connections()
+        if user_catalog is not None:
+            os.environ["USAGE_BILLING_CATALOG"] = user_catalog
