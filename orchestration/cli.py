@@ -60,7 +60,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             "usage_billing_dbt_assets": {
                 "config": {"full_refresh": bool(args.full_refresh), "as_of": args.as_of or ""}
             }
-        }
+        },
     }
     started = time.monotonic()
     result = defs.resolve_job_def("build_job").execute_in_process(
@@ -117,7 +117,7 @@ def cmd_generate_events(args: argparse.Namespace) -> int:
     files = summary.get("files", [])
     print(f"wrote {len(files)} file(s) to {args.out} in {elapsed:.1f}s")
     for key, value in summary.items():
-        if key not in ("files", "rows_per_file"):
+        if key not in ("files", "rows_per_file", "per_file", "malformed_by_kind", "unknown_account_ids"):
             print(f"  {key}: {value}")
     return 0
 
@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
         "build",
         help="Load new event files and build the warehouse (the Dagster build_job, run in process).",
     )
-    build.add_argument("--full-refresh", action="store_true", help="Rebuild incremental models from every file.")
+    build.add_argument(
+        "--full-refresh", action="store_true", help="Rebuild incremental models from every file."
+    )
     build.add_argument("--as-of", default="", help="P2 as-of time (ISO-8601); default: latest valid event.")
     build.add_argument("--quiet", action="store_true", help="Do not print the invoice summary.")
     build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
@@ -143,17 +145,23 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--max-invoices", type=int, default=40)
     summary.set_defaults(func=cmd_summary)
 
-    gen = sub.add_parser("generate-events", help="Write synthetic, realistic usage events (deterministic per seed).")
+    gen = sub.add_parser(
+        "generate-events", help="Write synthetic, realistic usage events (deterministic per seed)."
+    )
     gen.add_argument("--events", type=int, required=True)
     gen.add_argument("--accounts", type=int, default=8)
     gen.add_argument("--months", type=int, default=3)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--start", default="2026-01-01", help="First day of the generated range (UTC).")
     gen.add_argument("--format", choices=["ndjson", "ndjson.gz", "parquet"], default="ndjson")
-    gen.add_argument("--files", type=int, default=None, help="Number of files (default: one per month + late).")
+    gen.add_argument(
+        "--files", type=int, default=None, help="Number of files (default: one per month + late)."
+    )
     gen.add_argument("--out", default="data/raw/events", help="Output directory.")
     gen.add_argument("--catalog", default=None, help="Catalog to draw accounts/meters from (default seeds/).")
-    gen.add_argument("--write-catalog", default=None, help="Write a catalog covering the generated accounts here.")
+    gen.add_argument(
+        "--write-catalog", default=None, help="Write a catalog covering the generated accounts here."
+    )
     gen.add_argument("--resend-rate", type=float, default=0.01)
     gen.add_argument("--conflict-rate", type=float, default=0.002)
     gen.add_argument("--late-rate", type=float, default=0.01)

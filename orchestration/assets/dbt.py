@@ -1,6 +1,5 @@
 """The dbt models, seeds and tests as Dagster assets and asset checks (one `dbt build`)."""
 
-
 import json
 import os
 from collections.abc import Mapping
@@ -47,9 +46,7 @@ class DbtBuildConfig(dg.Config):
     project=dbt_project,
     dagster_dbt_translator=UsageBillingTranslator(),
 )
-def usage_billing_dbt_assets(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
-):
+def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")

@@ -1,6 +1,5 @@
 """Raw usage event files: the upstream asset every dbt model descends from."""
 
-
 import glob
 import os
 

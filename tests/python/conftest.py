@@ -71,10 +71,15 @@ class Warehouse:
             con.close()
 
     def table(self, name: str, order_by: str) -> list[tuple]:
-        return self.query(f"select * exclude (loaded_at) from {name} order by {order_by}") if name in (
-            "marts.event_reconciliation",
-            "marts.events_quarantined",
-        ) else self.query(f"select * from {name} order by {order_by}")
+        return (
+            self.query(f"select * exclude (loaded_at) from {name} order by {order_by}")
+            if name
+            in (
+                "marts.event_reconciliation",
+                "marts.events_quarantined",
+            )
+            else self.query(f"select * from {name} order by {order_by}")
+        )
 
 
 @pytest.fixture

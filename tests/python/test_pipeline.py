@@ -9,8 +9,12 @@ from conftest import Warehouse
 
 def calls(account: str, n: int, day: str, prefix: str, endpoint: str = "/v1/list") -> list[dict]:
     return [
-        {"event_id": f"{prefix}{i}", "account_id": account, "timestamp": f"{day}T{i % 24:02d}:00:00Z",
-         "endpoint": endpoint}
+        {
+            "event_id": f"{prefix}{i}",
+            "account_id": account,
+            "timestamp": f"{day}T{i % 24:02d}:00:00Z",
+            "endpoint": endpoint,
+        }
         for i in range(n)
     ]
 
@@ -51,9 +55,12 @@ def test_guide_pricing_and_incremental_runs(warehouse: Warehouse) -> None:
            from staging.stg_raw_events__usage_events group by 1 order by 1"""
     )
     assert per_file == [(False, 10, 1), (True, 120_000, 1)]
-    assert warehouse.query(
-        "select distinct loaded_at from staging.stg_raw_events__usage_events where source_file like '%batch1%'"
-    ) == loaded_at_1
+    assert (
+        warehouse.query(
+            "select distinct loaded_at from staging.stg_raw_events__usage_events where source_file like '%batch1%'"
+        )
+        == loaded_at_1
+    )
     # 120,010 calls → 70,010 × 0.001 = 70.01
     assert warehouse.query(
         "select total from marts.fct_invoices where account_id = 'acct_0002' and period_start = date '2026-02-15'"
@@ -66,14 +73,24 @@ def test_dedupe_is_independent_of_load_order(warehouse: Warehouse, tmp_path, mon
     first = [
         {"event_id": "e1", "account_id": "acct_0001", "timestamp": "2026-01-05T10:00:00Z", "units": 1},
         {"event_id": "e2", "account_id": "acct_0001", "timestamp": "2026-01-05T10:00:00Z"},
-        {"event_id": "e3", "account_id": "acct_0001", "timestamp": "2026-01-05T11:00:00Z", "meter": "tokens",
-         "units": 7},
+        {
+            "event_id": "e3",
+            "account_id": "acct_0001",
+            "timestamp": "2026-01-05T11:00:00Z",
+            "meter": "tokens",
+            "units": 7,
+        },
     ]
     second = [
         {"event_id": "e1", "account_id": "acct_0001", "timestamp": "2026-01-05T09:00:00Z", "units": 5},
         {"event_id": "e2", "account_id": "acct_0001", "timestamp": "2026-01-05T10:00:00Z"},  # exact re-send
-        {"event_id": "e3", "account_id": "acct_0001", "timestamp": "2026-01-05T11:00:00+00:00", "meter": "tokens",
-         "units": "7.000"},  # same content, other spelling: a duplicate, not a conflict
+        {
+            "event_id": "e3",
+            "account_id": "acct_0001",
+            "timestamp": "2026-01-05T11:00:00+00:00",
+            "meter": "tokens",
+            "units": "7.000",
+        },  # same content, other spelling: a duplicate, not a conflict
     ]
 
     # Several batches, the later-dated file loaded first.
@@ -102,11 +119,16 @@ def test_dedupe_is_independent_of_load_order(warehouse: Warehouse, tmp_path, mon
 
     # The same files as one batch, and a full refresh, give the same result.
     warehouse.build(full_refresh=True)
-    assert warehouse.query("select * from marts.fct_invoice_lines order by invoice_line_id") == several["lines"]
-    assert warehouse.query(
-        "select event_id, units, source_file like '%b_second%', duplicate_count, conflict_count "
-        "from intermediate.int_usage_events_deduplicated order by event_id"
-    ) == several["kept"]
+    assert (
+        warehouse.query("select * from marts.fct_invoice_lines order by invoice_line_id") == several["lines"]
+    )
+    assert (
+        warehouse.query(
+            "select event_id, units, source_file like '%b_second%', duplicate_count, conflict_count "
+            "from intermediate.int_usage_events_deduplicated order by event_id"
+        )
+        == several["kept"]
+    )
 
 
 def test_validation_aliases_and_quarantine(warehouse: Warehouse) -> None:
@@ -139,12 +161,25 @@ def test_validation_aliases_and_quarantine(warehouse: Warehouse) -> None:
     warehouse.write_events("mixed.ndjson", lines)
     warehouse.build()
 
-    quarantined = warehouse.query("select line_number, reason from marts.events_quarantined order by line_number")
+    quarantined = warehouse.query(
+        "select line_number, reason from marts.events_quarantined order by line_number"
+    )
     assert quarantined == [
-        (7, "not_json"), (8, "not_object"), (9, "missing_account"), (10, "missing_account"),
-        (11, "invalid_timestamp"), (12, "invalid_timestamp"), (13, "invalid_timestamp"),
-        (14, "negative_units"), (15, "invalid_units"), (16, "invalid_units"), (17, "units_too_precise"),
-        (18, "invalid_status"), (19, "invalid_status"), (20, "invalid_timestamp"), (21, "invalid_timestamp"),
+        (7, "not_json"),
+        (8, "not_object"),
+        (9, "missing_account"),
+        (10, "missing_account"),
+        (11, "invalid_timestamp"),
+        (12, "invalid_timestamp"),
+        (13, "invalid_timestamp"),
+        (14, "negative_units"),
+        (15, "invalid_units"),
+        (16, "invalid_units"),
+        (17, "units_too_precise"),
+        (18, "invalid_status"),
+        (19, "invalid_status"),
+        (20, "invalid_timestamp"),
+        (21, "invalid_timestamp"),
     ]
     raw = warehouse.query("select raw from marts.events_quarantined where line_number = 7")
     assert raw == [("not json",)]
@@ -172,16 +207,31 @@ def test_validation_aliases_and_quarantine(warehouse: Warehouse) -> None:
 def test_unbilled_usage_reasons(warehouse: Warehouse) -> None:
     events = [
         {"event_id": "u1", "account_id": "nobody", "timestamp": "2026-02-02T00:00:00Z"},
-        {"event_id": "u2", "account_id": "acct_0001", "meter": "gpu_hours", "units": 3,
-         "timestamp": "2026-02-02T00:00:00Z"},
+        {
+            "event_id": "u2",
+            "account_id": "acct_0001",
+            "meter": "gpu_hours",
+            "units": 3,
+            "timestamp": "2026-02-02T00:00:00Z",
+        },
         # acct_0007 is on payg from 2026-02-05: earlier usage is outside any plan.
         {"event_id": "u3", "account_id": "acct_0007", "timestamp": "2026-02-04T23:59:59Z"},
         # payg has no compute_seconds price.
-        {"event_id": "u4", "account_id": "acct_0007", "meter": "compute_seconds", "units": "1.5",
-         "timestamp": "2026-02-06T00:00:00Z"},
+        {
+            "event_id": "u4",
+            "account_id": "acct_0007",
+            "meter": "compute_seconds",
+            "units": "1.5",
+            "timestamp": "2026-02-06T00:00:00Z",
+        },
         # not billable (5xx) and a test account: neither is unbilled usage.
         {"event_id": "u5", "account_id": "nobody", "status_code": 503, "timestamp": "2026-02-02T00:00:00Z"},
-        {"event_id": "u6", "account_id": "acct_0008", "meter": "gpu_hours", "timestamp": "2026-02-02T00:00:00Z"},
+        {
+            "event_id": "u6",
+            "account_id": "acct_0008",
+            "meter": "gpu_hours",
+            "timestamp": "2026-02-02T00:00:00Z",
+        },
     ]
     warehouse.write_events("u.ndjson", events)
     warehouse.build()
@@ -190,13 +240,20 @@ def test_unbilled_usage_reasons(warehouse: Warehouse) -> None:
     ) == [
         ("acct_0001", __import__("datetime").date(2026, 2, 1), "gpu_hours", "unknown_meter", Decimal("3"), 1),
         ("acct_0007", __import__("datetime").date(2026, 1, 5), "api_calls", "outside_plan", Decimal("1"), 1),
-        ("acct_0007", __import__("datetime").date(2026, 2, 5), "compute_seconds", "no_price", Decimal("1.5"), 1),
+        (
+            "acct_0007",
+            __import__("datetime").date(2026, 2, 5),
+            "compute_seconds",
+            "no_price",
+            Decimal("1.5"),
+            1,
+        ),
         ("nobody", __import__("datetime").date(2026, 2, 1), "api_calls", "unknown_account", Decimal("1"), 1),
     ]
     # The test account has usage rows but no invoices.
-    assert warehouse.query("select count(*) from marts.fct_account_period_usage where account_id = 'acct_0008'") == [
-        (1,)
-    ]
+    assert warehouse.query(
+        "select count(*) from marts.fct_account_period_usage where account_id = 'acct_0008'"
+    ) == [(1,)]
     assert warehouse.query("select count(*) from marts.fct_invoices where account_id = 'acct_0008'") == [(0,)]
 
 
