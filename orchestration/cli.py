@@ -111,6 +111,9 @@ def cmd_generate_events(args: argparse.Namespace) -> int:
         late_rate=args.late_rate,
         non2xx_rate=args.non2xx_rate,
         malformed_rate=args.malformed_rate,
+        alias_rate=args.alias_rate,
+        unknown_account_rate=args.unknown_account_rate,
+        blank_line_rate=args.blank_line_rate,
         progress=lambda message: print(message, file=sys.stderr),
     )
     elapsed = time.monotonic() - started
@@ -167,6 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--late-rate", type=float, default=0.01)
     gen.add_argument("--non2xx-rate", type=float, default=0.05)
     gen.add_argument("--malformed-rate", type=float, default=0.001)
+    gen.add_argument(
+        "--alias-rate", type=float, default=0.05, help="customer_id/user_id, event_name, quantity, metadata.*"
+    )
+    gen.add_argument("--unknown-account-rate", type=float, default=0.002)
+    gen.add_argument("--blank-line-rate", type=float, default=0.0005)
     gen.set_defaults(func=cmd_generate_events)
     return parser
 

@@ -28,7 +28,7 @@ raw_lines as (
 non_blank_lines as (
 
     select * from raw_lines
-    where raw is not null and trim(raw) <> ''
+    where raw is not null and not {{ usage_billing.regex_matches('raw', '\\s*') }}
 
 ),
 

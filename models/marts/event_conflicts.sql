@@ -1,0 +1,49 @@
+{#- E2 conflicts made visible: each duplicate whose normalised content (account, meter, units, UTC
+    timestamp, endpoint, status) differs from the kept copy, next to the copy that was billed.
+    A view: it costs nothing until someone looks. -#}
+{{ config(materialized='view') }}
+
+with
+
+staged_events as (
+
+    select * from {{ ref('stg_raw_events__usage_events') }}
+    where is_valid
+
+),
+
+kept_events as (
+
+    select * from {{ ref('int_usage_events_deduplicated') }}
+    where conflict_count > 0
+
+),
+
+final as (
+
+    select
+        kept_events.event_id,
+        staged_events.source_file,
+        staged_events.line_number,
+        staged_events.account_id,
+        staged_events.meter,
+        staged_events.units,
+        staged_events.event_at,
+        staged_events.endpoint,
+        staged_events.status_code,
+        kept_events.source_file as kept_source_file,
+        kept_events.line_number as kept_line_number,
+        kept_events.account_id as kept_account_id,
+        kept_events.meter as kept_meter,
+        kept_events.units as kept_units,
+        kept_events.event_at as kept_event_at,
+        kept_events.endpoint as kept_endpoint,
+        kept_events.status_code as kept_status_code
+    from kept_events
+    inner join staged_events
+        on kept_events.event_id = staged_events.event_id
+        and staged_events.content_hash <> kept_events.content_hash
+
+)
+
+select * from final
