@@ -20,5 +20,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 fi
 
+mkdir -p data
+
 # dagster-dbt reads dbt's manifest when the Dagster definitions load.
 .venv/bin/dbt parse --quiet --profiles-dir . >/dev/null

@@ -10,12 +10,13 @@ echo "==> ruff"
 .venv/bin/ruff check orchestration tests benchmarks
 .venv/bin/ruff format --check orchestration tests benchmarks
 
-echo "==> sqlfluff (dbt templater)"
-.venv/bin/sqlfluff lint models
-
-echo "==> dbt build on the sample events (data tests + unit tests)"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+
+echo "==> sqlfluff (dbt templater)"
+USAGE_BILLING_EVENTS="sample/events/**/*" USAGE_BILLING_DUCKDB="$tmp/lint.duckdb" .venv/bin/sqlfluff lint models
+
+echo "==> dbt build on the sample events (data tests + unit tests)"
 USAGE_BILLING_EVENTS="sample/events/**/*" USAGE_BILLING_DUCKDB="$tmp/ci.duckdb" \
     .venv/bin/dbt build --profiles-dir . --quiet
 
