@@ -1,46 +1,55 @@
-{#- JSON access behind dispatch: DuckDB's json functions, Spark's get_json_object / schema_of_json.
-    json_field_type returns one of: 'OBJECT', 'ARRAY', 'VARCHAR', 'BOOLEAN', 'NUMBER', 'NULL'
-    (JSON null), or null when the key is absent. -#}
-{% macro json_is_valid(text) %}
-    {{ return(adapter.dispatch('json_is_valid', 'usage_billing')(text)) }}
+{#- JSON access behind adapter.dispatch. A raw line is parsed once into the fragments the contract reads
+    (json_extract_fields); types and values are then read from those small fragments.
+    json_type_of returns one of 'OBJECT', 'ARRAY', 'VARCHAR', 'BOOLEAN', 'NUMBER', 'NULL' (a JSON null),
+    or null when the key was absent. -#}
+
+{#- The type of the whole line's JSON value; null when the line is not valid JSON. -#}
+{% macro json_root_type(text) %}
+    {{ return(adapter.dispatch('json_root_type', 'usage_billing')(text)) }}
 {% endmacro %}
-{% macro duckdb__json_is_valid(text) -%}
-    coalesce(json_valid({{ text }}), false)
+{% macro duckdb__json_root_type(text) -%}
+    case when json_valid({{ text }}) then json_type({{ text }}) end
 {%- endmacro %}
 
-{% macro json_type_of(doc, path='$') %}
-    {{ return(adapter.dispatch('json_type_of', 'usage_billing')(doc, path)) }}
+{#- The JSON text of each path, in one parse (a list on DuckDB); null when the line is not valid JSON. -#}
+{% macro json_extract_fields(text, paths) %}
+    {{ return(adapter.dispatch('json_extract_fields', 'usage_billing')(text, paths)) }}
 {% endmacro %}
-{% macro duckdb__json_type_of(doc, path) -%}
-    case json_type({{ doc }}, '{{ path }}')
+{% macro duckdb__json_extract_fields(text, paths) -%}
+    case when json_valid({{ text }}) then json_extract({{ text }}, [
+        {%- for p in paths %}'{{ p }}'{{ ', ' if not loop.last }}{% endfor -%}
+    ]) end
+{%- endmacro %}
+
+{#- Item i (1-based) of json_extract_fields, as JSON text. -#}
+{% macro json_fields_item(fields, i) %}
+    {{ return(adapter.dispatch('json_fields_item', 'usage_billing')(fields, i)) }}
+{% endmacro %}
+{% macro duckdb__json_fields_item(fields, i) -%}
+    cast({{ fields }}[{{ i }}] as varchar)
+{%- endmacro %}
+
+{% macro json_type_of(fragment) %}
+    {{ return(adapter.dispatch('json_type_of', 'usage_billing')(fragment)) }}
+{% endmacro %}
+{% macro duckdb__json_type_of(fragment) -%}
+    case json_type(cast({{ fragment }} as json))
         when 'UBIGINT' then 'NUMBER'
         when 'BIGINT' then 'NUMBER'
         when 'DOUBLE' then 'NUMBER'
         when 'HUGEINT' then 'NUMBER'
-        else json_type({{ doc }}, '{{ path }}')
+        when 'OBJECT' then 'OBJECT'
+        when 'ARRAY' then 'ARRAY'
+        when 'VARCHAR' then 'VARCHAR'
+        when 'BOOLEAN' then 'BOOLEAN'
+        when 'NULL' then 'NULL'
     end
 {%- endmacro %}
 
-{#- Text of a scalar field (strings unquoted, numbers as written by the engine). -#}
-{% macro json_text(doc, path) %}
-    {{ return(adapter.dispatch('json_text', 'usage_billing')(doc, path)) }}
+{#- A scalar fragment as text: strings unquoted, numbers as the engine writes them. -#}
+{% macro json_text(fragment) %}
+    {{ return(adapter.dispatch('json_text', 'usage_billing')(fragment)) }}
 {% endmacro %}
-{% macro duckdb__json_text(doc, path) -%}
-    ({{ doc }} ->> '{{ path }}')
-{%- endmacro %}
-
-{#- Compact JSON text of any field (objects kept for audit). -#}
-{% macro json_raw(doc, path) %}
-    {{ return(adapter.dispatch('json_raw', 'usage_billing')(doc, path)) }}
-{% endmacro %}
-{% macro duckdb__json_raw(doc, path) -%}
-    cast(json_extract({{ doc }}, '{{ path }}') as varchar)
-{%- endmacro %}
-
-{#- Parse text into the engine's JSON value once, null when not valid JSON. -#}
-{% macro json_parse(text) %}
-    {{ return(adapter.dispatch('json_parse', 'usage_billing')(text)) }}
-{% endmacro %}
-{% macro duckdb__json_parse(text) -%}
-    case when json_valid({{ text }}) then cast({{ text }} as json) end
+{% macro duckdb__json_text(fragment) -%}
+    (cast({{ fragment }} as json) ->> '$')
 {%- endmacro %}

@@ -28,8 +28,11 @@
 
 {#- P2 as_of: dbt var as_of, else the latest timestamp of any kept valid event (§3a). -#}
 {% macro as_of_expression() -%}
-    {%- if var('as_of', '') | string | trim != '' -%}
-        {{ usage_billing.iso_timestamp_utc(usage_billing.sql_string(var('as_of') | string | trim)) }}
+    {%- set as_of = var('as_of', '') | string | trim -%}
+    {%- if as_of != '' -%}
+        {#- A date alone means 00:00 UTC that day, as catalog dates do. -#}
+        {%- if as_of | length == 10 -%}{%- set as_of = as_of ~ 'T00:00:00Z' -%}{%- endif -%}
+        {{ usage_billing.iso_timestamp_utc(usage_billing.sql_string(as_of)) }}
     {%- else -%}
         (select max(event_at) from {{ ref('int_usage_events_deduplicated') }})
     {%- endif -%}

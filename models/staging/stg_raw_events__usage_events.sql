@@ -32,104 +32,94 @@ non_blank_lines as (
 
 ),
 
+{#- Every key the contract reads, parsed out of the line in one pass (aliases in precedence order). -#}
+{%- set event_keys = [
+    ('event_id', '$.event_id'),
+    ('account_id', '$.account_id'), ('customer_id', '$.customer_id'), ('user_id', '$.user_id'),
+    ('meter', '$.meter'), ('event_name', '$.event_name'),
+    ('units', '$.units'), ('quantity', '$.quantity'),
+    ('endpoint', '$.endpoint'), ('metadata_endpoint', '$.metadata.endpoint'),
+    ('status_code', '$.status_code'), ('metadata_status', '$.metadata.status'),
+    ('timestamp', '$.timestamp'),
+    ('properties', '$.properties'), ('metadata', '$.metadata'),
+] %}
+{%- set aliases = {
+    'account': ['account_id', 'customer_id', 'user_id'],
+    'meter': ['meter', 'event_name'],
+    'units': ['units', 'quantity'],
+    'endpoint': ['endpoint', 'metadata_endpoint'],
+    'status': ['status_code', 'metadata_status'],
+} %}
+
 documents as (
 
     select
         source_file,
         line_number,
         raw,
-        {{ usage_billing.json_parse('raw') }} as doc
+        {{ usage_billing.json_root_type('raw') }} as doc_type,
+        {{ usage_billing.json_extract_fields('raw', event_keys | map(attribute=1) | list) }} as doc_fields
     from non_blank_lines
 
 ),
 
--- Aliases (§1): the first non-null of the listed keys wins, in order.
-picked as (
+field_json as (
 
     select
         source_file,
         line_number,
         raw,
-        doc,
-        {{ usage_billing.json_type_of('doc') }} as doc_type,
-        {{ usage_billing.json_type_of('doc', '$.event_id') }} as event_id_type,
-        {{ usage_billing.json_text('doc', '$.event_id') }} as event_id_text,
-        case
-            when coalesce({{ usage_billing.json_type_of('doc', '$.account_id') }}, 'NULL') <> 'NULL' then '$.account_id'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.customer_id') }}, 'NULL') <> 'NULL' then '$.customer_id'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.user_id') }}, 'NULL') <> 'NULL' then '$.user_id'
-        end as account_key,
-        case
-            when coalesce({{ usage_billing.json_type_of('doc', '$.meter') }}, 'NULL') <> 'NULL' then 'meter'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.event_name') }}, 'NULL') <> 'NULL' then 'event_name'
-        end as meter_key,
-        case
-            when coalesce({{ usage_billing.json_type_of('doc', '$.units') }}, 'NULL') <> 'NULL' then 'units'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.quantity') }}, 'NULL') <> 'NULL' then 'quantity'
-        end as units_key,
-        case
-            when coalesce({{ usage_billing.json_type_of('doc', '$.endpoint') }}, 'NULL') <> 'NULL' then 'endpoint'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.metadata.endpoint') }}, 'NULL') <> 'NULL' then 'metadata.endpoint'
-        end as endpoint_key,
-        case
-            when coalesce({{ usage_billing.json_type_of('doc', '$.status_code') }}, 'NULL') <> 'NULL' then 'status_code'
-            when coalesce({{ usage_billing.json_type_of('doc', '$.metadata.status') }}, 'NULL') <> 'NULL' then 'metadata.status'
-        end as status_key,
-        {{ usage_billing.json_type_of('doc', '$.timestamp') }} as timestamp_type,
-        {{ usage_billing.json_text('doc', '$.timestamp') }} as timestamp_text,
-        {{ usage_billing.json_raw('doc', '$.properties') }} as properties,
-        {{ usage_billing.json_raw('doc', '$.metadata') }} as metadata
+        doc_type,
+        {%- for name, path in event_keys %}
+        {{ usage_billing.json_fields_item('doc_fields', loop.index) }} as {{ name }}_json{{ ',' if not loop.last }}
+        {%- endfor %}
     from documents
 
 ),
 
+field_types as (
+
+    select
+        field_json.*,
+        {%- for name, path in event_keys %}
+        {{ usage_billing.json_type_of(name ~ '_json') }} as {{ name }}_type{{ ',' if not loop.last }}
+        {%- endfor %}
+    from field_json
+
+),
+
+-- Aliases (§1): the first key whose value is not null wins, in the contract's order.
 fields as (
 
     select
-        picked.*,
-        case account_key
-            when '$.account_id' then {{ usage_billing.json_type_of('doc', '$.account_id') }}
-            when '$.customer_id' then {{ usage_billing.json_type_of('doc', '$.customer_id') }}
-            when '$.user_id' then {{ usage_billing.json_type_of('doc', '$.user_id') }}
-        end as account_type,
-        case account_key
-            when '$.account_id' then {{ usage_billing.json_text('doc', '$.account_id') }}
-            when '$.customer_id' then {{ usage_billing.json_text('doc', '$.customer_id') }}
-            when '$.user_id' then {{ usage_billing.json_text('doc', '$.user_id') }}
-        end as account_text,
-        case meter_key
-            when 'meter' then {{ usage_billing.json_type_of('doc', '$.meter') }}
-            when 'event_name' then {{ usage_billing.json_type_of('doc', '$.event_name') }}
-        end as meter_type,
-        case meter_key
-            when 'meter' then {{ usage_billing.json_text('doc', '$.meter') }}
-            when 'event_name' then {{ usage_billing.json_text('doc', '$.event_name') }}
-        end as meter_text,
-        case units_key
-            when 'units' then {{ usage_billing.json_type_of('doc', '$.units') }}
-            when 'quantity' then {{ usage_billing.json_type_of('doc', '$.quantity') }}
-        end as units_type,
-        trim(case units_key
-            when 'units' then {{ usage_billing.json_text('doc', '$.units') }}
-            when 'quantity' then {{ usage_billing.json_text('doc', '$.quantity') }}
-        end) as units_text,
-        case endpoint_key
-            when 'endpoint' then {{ usage_billing.json_type_of('doc', '$.endpoint') }}
-            when 'metadata.endpoint' then {{ usage_billing.json_type_of('doc', '$.metadata.endpoint') }}
-        end as endpoint_type,
-        case endpoint_key
-            when 'endpoint' then {{ usage_billing.json_text('doc', '$.endpoint') }}
-            when 'metadata.endpoint' then {{ usage_billing.json_text('doc', '$.metadata.endpoint') }}
-        end as endpoint_text,
-        case status_key
-            when 'status_code' then {{ usage_billing.json_type_of('doc', '$.status_code') }}
-            when 'metadata.status' then {{ usage_billing.json_type_of('doc', '$.metadata.status') }}
-        end as status_type,
-        trim(case status_key
-            when 'status_code' then {{ usage_billing.json_text('doc', '$.status_code') }}
-            when 'metadata.status' then {{ usage_billing.json_text('doc', '$.metadata.status') }}
-        end) as status_text
-    from picked
+        source_file,
+        line_number,
+        raw,
+        doc_type,
+        event_id_type,
+        {{ usage_billing.json_text('event_id_json') }} as event_id_text,
+        timestamp_type,
+        {{ usage_billing.json_text('timestamp_json') }} as timestamp_text,
+        properties_json as properties,
+        metadata_json as metadata,
+        {%- for field, keys in aliases.items() %}
+        case
+            {%- for key in keys %}
+            when coalesce({{ key }}_type, 'NULL') <> 'NULL' then '{{ key }}'
+            {%- endfor %}
+        end as {{ field }}_key,
+        case
+            {%- for key in keys %}
+            when coalesce({{ key }}_type, 'NULL') <> 'NULL' then {{ key }}_type
+            {%- endfor %}
+        end as {{ field }}_type,
+        {{ 'trim(' if field in ('units', 'status') }}case
+            {%- for key in keys %}
+            when coalesce({{ key }}_type, 'NULL') <> 'NULL' then {{ usage_billing.json_text(key ~ '_json') }}
+            {%- endfor %}
+        end{{ ')' if field in ('units', 'status') }} as {{ field }}_text{{ ',' if not loop.last }}
+        {%- endfor %}
+    from field_types
 
 ),
 
@@ -168,7 +158,7 @@ validated as (
     select
         typed.*,
         case
-            when doc is null then 'not_json'
+            when doc_type is null then 'not_json'
             when doc_type <> 'OBJECT' then 'not_object'
             when event_id_type in ('OBJECT', 'ARRAY', 'BOOLEAN') then 'invalid_event_id'
             when account_key is null or (account_type = 'VARCHAR' and account_text = '') then 'missing_account'
