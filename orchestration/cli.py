@@ -21,11 +21,31 @@ def _absolutise_env() -> None:
             os.environ[name] = os.path.abspath(value)
 
 
+def _manifest_env() -> str:
+    """What the manifest depends on besides files: relation names carry the DuckDB file's name."""
+    return "\n".join(f"{k}={os.environ.get(k, '')}" for k in (*ENV_PATHS, "USAGE_BILLING_TARGET"))
+
+
+def _manifest_is_fresh(project_dir: Path) -> bool:
+    """The manifest was parsed with this environment and is newer than every file dbt parses."""
+    manifest = project_dir / "target" / "manifest.json"
+    env_file = project_dir / "target" / "manifest.env"
+    if not manifest.exists() or not env_file.exists() or env_file.read_text() != _manifest_env():
+        return False
+    built = manifest.stat().st_mtime
+    sources = [project_dir / "dbt_project.yml", project_dir / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        sources += [p for p in (project_dir / folder).rglob("*") if p.suffix in (".sql", ".yml", ".yaml")]
+    return all(p.stat().st_mtime < built for p in sources if p.exists())
+
+
 def _prepare_manifest() -> None:
     """dagster-dbt reads the dbt manifest when the Definitions load: (re)parse the project first."""
     from orchestration.project import dbt_project
     from orchestration.resources import dbt_executable
 
+    if _manifest_is_fresh(Path(dbt_project.project_dir)):
+        return
     result = subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(dbt_project.profiles_dir)],
         cwd=dbt_project.project_dir,
@@ -35,6 +55,7 @@ def _prepare_manifest() -> None:
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"dbt parse failed (exit {result.returncode})")
+    (Path(dbt_project.project_dir) / "target" / "manifest.env").write_text(_manifest_env())
 
 
 def _instance():
@@ -49,6 +70,13 @@ def _instance():
 
 def cmd_build(args: argparse.Namespace) -> int:
     _absolutise_env()
+    from orchestration.resources import stage_catalog
+
+    # Stage a user catalog before parsing, so that the parse and the build see the same seed path
+    # and dbt's partial parsing can be reused.
+    staged = stage_catalog()
+    if staged:
+        os.environ["USAGE_BILLING_CATALOG"] = staged
     _prepare_manifest()
     from orchestration.definitions import defs
     from orchestration.project import duckdb_path

@@ -59,26 +59,30 @@ CATALOG_FILES = (
 )
 
 
-def stage_catalog(run_id: str) -> str | None:
+def stage_catalog() -> str | None:
     """Copy a catalog given by USAGE_BILLING_CATALOG into the project and return its relative path.
 
     dbt writes each seed's "compiled" copy to target/compiled/<project>/<seed path>; with an
     absolute seed path that join lands on the user's own CSV files and blanks them. dbt therefore
-    only ever sees a seed path inside the project: a per-run copy under target/catalog/.
+    only ever sees a seed path inside the project: a copy under target/catalog/staged.
     """
     source = os.environ.get("USAGE_BILLING_CATALOG")
     if not source:
         return None
-    source_dir = Path(source).resolve()
     project_dir = Path(dbt_project.project_dir).resolve()
-    if source_dir == (project_dir / "seeds"):
-        return "seeds"
+    # Relative paths are relative to the project (dbt's own working directory); the CLI makes a
+    # user's relative path absolute before it gets here.
+    source_dir = (project_dir / source).resolve()
+    if source_dir.is_relative_to(project_dir):
+        # Already inside the project (seeds/, or a catalog the CLI staged): dbt can use it as it is.
+        return str(source_dir.relative_to(project_dir))
     missing = [name for name in CATALOG_FILES if not (source_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(
             f"USAGE_BILLING_CATALOG={source} lacks catalog file(s): {', '.join(missing)} (CONTRACT.md §2)"
         )
-    staged = project_dir / "target" / "catalog" / run_id
+    # One stable path: a path that changed every run would defeat dbt's partial parsing.
+    staged = project_dir / "target" / "catalog" / "staged"
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)

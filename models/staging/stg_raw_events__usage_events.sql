@@ -123,10 +123,19 @@ fields as (
 
 ),
 
-typed as (
+timestamp_parsed as (
 
     select
         fields.*,
+        {{ usage_billing.iso_timestamp_parts('timestamp_text') }} as timestamp_parts
+    from fields
+
+),
+
+typed as (
+
+    select
+        timestamp_parsed.*,
         -- Units: a non-negative number or numeric string; at most 9 fraction digits (trailing zeros ignored).
         case
             when units_key is null then 1
@@ -138,7 +147,7 @@ typed as (
                 and {{ usage_billing.regex_matches('units_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
                 then {{ usage_billing.try_cast('units_text', usage_billing.type_wide()) }}
         end as units_wide,
-        {{ usage_billing.iso_timestamp_utc('timestamp_text') }} as event_at,
+        {{ usage_billing.iso_timestamp_from_parts('timestamp_parts') }} as event_at,
         case
             when status_key is null then 200
             -- An integer, or a number or numeric string that is whole (200, 200.0, "200", "2e2").
@@ -149,7 +158,7 @@ typed as (
                 and {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} < 1000
                 then cast({{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} as integer)
         end as status_code_parsed
-    from fields
+    from timestamp_parsed
 
 ),
 

@@ -54,7 +54,7 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         args += ["--vars", json.dumps({"as_of": config.as_of})]
     # dbt must only ever see a catalog path inside the project (see stage_catalog).
     user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
-    staged = stage_catalog(context.run_id)
+    staged = stage_catalog()
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
