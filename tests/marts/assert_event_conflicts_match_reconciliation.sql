@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'event_conflicts'}}}) }}
 -- E2: the conflicts listed in event_conflicts are exactly the ones event_reconciliation counts.
 with
 
