@@ -103,10 +103,12 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     print(f"build finished in {elapsed:.1f}s (run {result.run_id})")
     if not args.quiet:
-        # A fresh process: the build's in-process dbt adapter keeps its own DuckDB connection
-        # open, and DuckDB refuses a second one with another configuration in the same process.
-        sys.stdout.flush()
-        subprocess.run([sys.executable, "-m", "orchestration.cli", "summary"], check=True)
+        # The dbt asset has closed dbt-duckdb's connection (release_dbt_duckdb_connections),
+        # so the warehouse can be read here.
+        from orchestration.summary import invoice_summary
+
+        print()
+        print(invoice_summary(duckdb_path()))
     return 0
 
 

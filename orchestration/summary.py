@@ -15,9 +15,7 @@ def _money(amount: Decimal, currency: str, minor_units: int) -> str:
 
 def invoice_summary(db_path: Path, max_invoices: int = 40) -> str:
     """Accounts, periods, lines and totals per currency; events accounted for."""
-    # Not read_only: the in-process build may still hold a connection to the file (row counts),
-    # and DuckDB refuses a second connection with a different configuration.
-    con = duckdb.connect(str(db_path))
+    con = duckdb.connect(str(db_path), read_only=True)
     try:
         minor = dict(con.execute("select currency, minor_units from catalog.currencies").fetchall())
         recon = con.execute(

@@ -70,17 +70,6 @@ class Warehouse:
         finally:
             con.close()
 
-    def table(self, name: str, order_by: str) -> list[tuple]:
-        return (
-            self.query(f"select * exclude (loaded_at) from {name} order by {order_by}")
-            if name
-            in (
-                "marts.event_reconciliation",
-                "marts.events_quarantined",
-            )
-            else self.query(f"select * from {name} order by {order_by}")
-        )
-
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:

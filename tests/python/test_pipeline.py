@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from decimal import Decimal
 
 from conftest import Warehouse
@@ -188,7 +189,6 @@ def test_validation_aliases_and_quarantine(warehouse: Warehouse) -> None:
         """select line_number, account_id, meter, units, event_at, endpoint, status_code
            from staging.stg_raw_events__usage_events where is_valid order by line_number"""
     )
-    from datetime import datetime
 
     assert valid == [
         (1, "123", "api_calls", Decimal("1"), datetime(2026, 4, 13, 12, 0), "/api/v1/search", 200),
@@ -238,17 +238,17 @@ def test_unbilled_usage_reasons(warehouse: Warehouse) -> None:
     assert warehouse.query(
         "select account_id, period_start, meter, reason, units, event_count from marts.unbilled_usage order by all"
     ) == [
-        ("acct_0001", __import__("datetime").date(2026, 2, 1), "gpu_hours", "unknown_meter", Decimal("3"), 1),
-        ("acct_0007", __import__("datetime").date(2026, 1, 5), "api_calls", "outside_plan", Decimal("1"), 1),
+        ("acct_0001", date(2026, 2, 1), "gpu_hours", "unknown_meter", Decimal("3"), 1),
+        ("acct_0007", date(2026, 1, 5), "api_calls", "outside_plan", Decimal("1"), 1),
         (
             "acct_0007",
-            __import__("datetime").date(2026, 2, 5),
+            date(2026, 2, 5),
             "compute_seconds",
             "no_price",
             Decimal("1.5"),
             1,
         ),
-        ("nobody", __import__("datetime").date(2026, 2, 1), "api_calls", "unknown_account", Decimal("1"), 1),
+        ("nobody", date(2026, 2, 1), "api_calls", "unknown_account", Decimal("1"), 1),
     ]
     # The test account has usage rows but no invoices.
     assert warehouse.query(
