@@ -1,0 +1,383 @@
+"""A local Stripe-API-compatible server: localstripe plus one small fixture layer.
+
+`usage-billing local-stripe [--port N]` (or `python -m orchestration.stripe.local_server`) serves it on
+127.0.0.1 in the foreground until SIGINT/SIGTERM. The demo and the tests push to it; nothing here talks
+to api.stripe.com. Any secret key that starts with `sk_` is accepted, as in localstripe.
+
+localstripe (https://github.com/adrienverge/localstripe) implements customers, invoice items created
+with `amount`, legacy plans and subscriptions with their invoices, `pay` and `void`. What the push needs
+beyond that, and real Stripe has, is added here, modelled on Stripe's API reference
+(https://docs.stripe.com/api) and on nothing else:
+
+- `POST /v1/invoices` for a customer without a subscription (localstripe answers 404 "No upcoming
+  invoices"): parameters `customer`, `currency`, `pending_invoice_items_behavior` (`exclude`, the
+  default, or `include`: the customer's pending invoice items in the invoice's currency become its
+  lines), `auto_advance` (default false), `collection_method`, `description`, `metadata`. The invoice
+  is a `draft`. A request with `subscription` still goes to localstripe.
+- `POST /v1/invoices/{id}/finalize` (optional `auto_advance`): a draft becomes `open` (`paid` when the
+  total is not positive), gets a `number` and `status_transitions.finalized_at`; finalizing a
+  non-draft invoice is a 400.
+- `GET /v1/invoices` with `customer`, `status`, `subscription`, `limit` (1-100), `starting_after`:
+  newest first, each invoice with its `metadata` and `lines`.
+- `GET /v1/invoiceitems` with `customer`, `invoice`, `pending` (true: not on an invoice yet; false:
+  on one), `limit`, `starting_after`. localstripe lists pending items only; Stripe lists all.
+- An invoice's `total` is `subtotal + tax` and may be negative, as in Stripe (localstripe clamps it
+  at 0 and subtracts the customer balance); `amount_due` is never negative.
+- The `Idempotency-Key` header on POST requests (https://docs.stripe.com/api/idempotent_requests):
+  the status and body of the first request with a key are saved once its endpoint has started
+  executing (errors included) and are returned again, with `Idempotent-Replayed: true`, to a retry
+  with the same key, endpoint and parameters; the same key with another endpoint or other
+  parameters is a 400 `idempotency_error`; a retry while the first is still running is a 409
+  `idempotency_error` (which Stripe's SDKs retry). Keys are scoped to the API key, are at most 255
+  characters and are pruned after `--idempotency-ttl` seconds (default 24 hours, Stripe's minimum;
+  the tests set 0 to show that the push does not depend on them).
+
+State lives in memory for the life of the process: localstripe's dump of its store to
+/tmp/localstripe.pickle after every write is turned off, so that two servers never share state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_PORT = 8420
+DAY_SECONDS = 24 * 3600
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+log = logging.getLogger("usage_billing.local_stripe")
+
+
+@dataclass
+class _SavedResponse:
+    fingerprint: str
+    status: int
+    body: bytes
+    saved_at: float
+
+
+@dataclass
+class IdempotencyStore:
+    """Saved first responses per (API key, Idempotency-Key), pruned after `ttl` seconds."""
+
+    ttl: float = DAY_SECONDS
+    saved: dict[tuple[str, str], _SavedResponse] = field(default_factory=dict)
+    in_flight: set[tuple[str, str]] = field(default_factory=set)
+
+    def prune(self, now: float) -> None:
+        for scope in [s for s, r in self.saved.items() if now - r.saved_at >= self.ttl]:
+            del self.saved[scope]
+
+
+def _fingerprint(method: str, path: str, params: Any) -> str:
+    canonical = json.dumps([method, path, params], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _error(status: int, error_type: str, message: str, **extra: Any):
+    from localstripe.server import json_response
+
+    return json_response({"error": {"type": error_type, "message": message, **extra}}, status=status)
+
+
+def create_app(idempotency_ttl: float = DAY_SECONDS):
+    """localstripe's routes and middlewares, behind the fixture layer's routes and idempotency."""
+    from aiohttp import web
+    from localstripe import resources, server
+    from localstripe.errors import UserError
+    from localstripe.resources import Customer, Event, Invoice, List, store
+    from localstripe.webhooks import schedule_webhook
+
+    # In memory only (see the module docstring).
+    resources.Store.dump_to_disk = lambda self: None
+    # Stripe: total = subtotal + tax, negative when credits exceed charges; amount_due >= 0.
+    Invoice.total = property(lambda self: self.subtotal + self.tax)
+    Invoice.amount_due = property(lambda self: max(0, self.total - (self.starting_balance or 0)))
+
+    idempotency = IdempotencyStore(ttl=idempotency_ttl)
+    invoice_numbers = {"next": 1}
+
+    def bool_param(name: str, value: Any) -> bool:
+        value = resources.try_convert_to_bool(value)
+        if not isinstance(value, bool):
+            raise UserError(400, f"Invalid boolean: {name}", {"param": name})
+        return value
+
+    def list_param(data: dict) -> tuple[int, str | None]:
+        limit = resources.try_convert_to_int(data.pop("limit", 10))
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise UserError(400, "limit must be an integer between 1 and 100", {"param": "limit"})
+        return limit, data.pop("starting_after", None)
+
+    def no_unknown(data: dict) -> None:
+        if data:
+            name = sorted(data)[0]
+            raise UserError(400, f"Received unknown parameter: {name}", {"param": name})
+
+    def metadata_param(value: Any) -> dict[str, str]:
+        if value in (None, ""):
+            return {}
+        if not isinstance(value, dict) or len(value) > 50:
+            raise UserError(400, "Invalid metadata: a hash of at most 50 keys", {"param": "metadata"})
+        for key, item in value.items():
+            if len(str(key)) > 40 or not isinstance(item, str) or len(item) > 500:
+                raise UserError(400, f"Invalid metadata[{key}]", {"param": "metadata"})
+        return dict(value)
+
+    def newest_first(objects: list) -> list:
+        # Stripe lists newest first; within one second, keep creation order reversed as well.
+        indexed = list(enumerate(objects))
+        indexed.sort(key=lambda pair: (pair[1].created, pair[0]), reverse=True)
+        return [obj for _, obj in indexed]
+
+    def page(url: str, objects: list, limit: int, starting_after: str | None, expand: Any):
+        li = List(url, limit=limit, starting_after=starting_after)
+        li._list = objects
+        return server.json_response(li._export(expand=expand))
+
+    def stored(prefix: str) -> list:
+        return [value for key, value in store.items() if key.startswith(prefix + ":")]
+
+    original_create_invoice = server.api_create(Invoice, "/v1/invoices")
+
+    async def create_invoice(request):
+        data = dict(await server.get_post_data(request) or {})
+        if "subscription" in data:
+            return await original_create_invoice(request)
+        expand = data.pop("expand", None)
+        customer = data.pop("customer", None)
+        behavior = data.pop("pending_invoice_items_behavior", "exclude")
+        auto_advance = bool_param("auto_advance", data.pop("auto_advance", False))
+        collection_method = data.pop("collection_method", "charge_automatically")
+        currency = data.pop("currency", None)
+        description = data.pop("description", None)
+        metadata = metadata_param(data.pop("metadata", None))
+        no_unknown(data)
+        if not isinstance(customer, str) or not customer.startswith("cus_"):
+            raise UserError(400, "Missing required param: customer.", {"param": "customer"})
+        if behavior not in ("include", "exclude"):
+            raise UserError(400, "Invalid pending_invoice_items_behavior", {"param": "behavior"})
+        if collection_method not in ("charge_automatically", "send_invoice"):
+            raise UserError(400, "Invalid collection_method", {"param": "collection_method"})
+        if currency is not None and (not isinstance(currency, str) or len(currency) != 3):
+            raise UserError(400, "Invalid currency", {"param": "currency"})
+        Customer._api_retrieve(customer)  # 404 if unknown
+        pending = newest_first(
+            [ii for ii in stored("invoiceitem") if ii.customer == customer and ii.invoice is None]
+        )
+        if currency is None:
+            currency = (pending[-1].currency if pending else "usd").lower()
+        currency = currency.lower()
+        included = [ii for ii in pending if behavior == "include" and ii.currency.lower() == currency]
+        held = [ii for ii in pending if ii not in included]
+        # localstripe's Invoice takes every pending item of the customer: hold back the others.
+        for ii in held:
+            ii.invoice = "in_held_back"
+        try:
+            invoice = Invoice(customer=customer, metadata=metadata, description=description)
+        finally:
+            for ii in held:
+                ii.invoice = None
+        invoice.currency = currency
+        invoice.auto_advance = auto_advance
+        invoice.collection_method = collection_method
+        invoice.billing_reason = "manual"
+        invoice.number = None
+        return server.json_response(invoice._export(expand=expand))
+
+    async def finalize_invoice(request):
+        data = dict(await server.get_post_data(request) or {})
+        expand = data.pop("expand", None)
+        auto_advance = data.pop("auto_advance", None)
+        no_unknown(data)
+        invoice = Invoice._api_retrieve(request.match_info["id"])
+        if invoice.status != "draft":
+            raise UserError(
+                400,
+                f"This invoice is already finalized (status {invoice.status}); only a draft can be finalized.",
+                {"code": "invoice_unexpected_state"},
+            )
+        if auto_advance is not None:
+            invoice.auto_advance = bool_param("auto_advance", auto_advance)
+        invoice._finalize()
+        invoice.number = f"LOCAL-{invoice_numbers['next']:06d}"
+        invoice_numbers["next"] += 1
+        schedule_webhook(Event("invoice.finalized", invoice))
+        return server.json_response(invoice._export(expand=expand))
+
+    async def list_invoices(request):
+        data = dict(server.unflatten_data(request.query) or {})
+        expand = data.pop("expand", None)
+        limit, starting_after = list_param(data)
+        customer = data.pop("customer", None)
+        status = data.pop("status", None)
+        subscription = data.pop("subscription", None)
+        no_unknown(data)
+        if customer is not None:
+            Customer._api_retrieve(customer)
+        invoices = [
+            inv
+            for inv in stored("invoice")
+            if (customer is None or inv.customer == customer)
+            and (status is None or inv.status == status)
+            and (subscription is None or inv.subscription == subscription)
+        ]
+        return page("/v1/invoices", newest_first(invoices), limit, starting_after, expand)
+
+    async def list_invoice_items(request):
+        data = dict(server.unflatten_data(request.query) or {})
+        expand = data.pop("expand", None)
+        limit, starting_after = list_param(data)
+        customer = data.pop("customer", None)
+        invoice = data.pop("invoice", None)
+        pending = data.pop("pending", None)
+        pending = None if pending is None else bool_param("pending", pending)
+        no_unknown(data)
+        if customer is not None:
+            Customer._api_retrieve(customer)
+        items = [
+            ii
+            for ii in stored("invoiceitem")
+            if (customer is None or ii.customer == customer)
+            and (invoice is None or ii.invoice == invoice)
+            and (pending is None or (ii.invoice is None) == pending)
+        ]
+        return page("/v1/invoiceitems", newest_first(items), limit, starting_after, expand)
+
+    @web.middleware
+    async def idempotency_middleware(request, handler):
+        key = request.headers.get("Idempotency-Key")
+        if request.method != "POST" or key is None:
+            return await handler(request)
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            return _error(400, "invalid_request_error", "Idempotency keys are 1 to 255 characters long.")
+        scope = (server.get_api_key(request) or "", key)
+        params = await server.get_post_data(request, remove_auth=False)
+        fingerprint = _fingerprint(request.method, request.path, params)
+        now = time.monotonic()
+        idempotency.prune(now)
+        saved = idempotency.saved.get(scope)
+        if saved is not None:
+            if saved.fingerprint != fingerprint:
+                return _error(
+                    400,
+                    "idempotency_error",
+                    "Keys for idempotent requests can only be used with the same parameters they were "
+                    f"first used with. Try using a key other than '{key}' if you meant to execute a "
+                    "different request.",
+                )
+            return web.Response(
+                status=saved.status,
+                body=saved.body,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true", "Idempotency-Key": key},
+            )
+        if scope in idempotency.in_flight:
+            return _error(
+                409,
+                "idempotency_error",
+                "There is currently another in-progress request using this Idempotency Key "
+                "(that probably means you submitted twice, and the other request is still going "
+                "through). Please try again later.",
+            )
+        idempotency.in_flight.add(scope)
+        try:
+            try:
+                response = await handler(request)
+            except UserError as e:
+                response = e.to_response()
+            except web.HTTPException:
+                raise  # no such endpoint: nothing started, nothing saved
+            except Exception:  # noqa: BLE001 - saved like Stripe saves its 500s
+                log.exception("error in %s %s", request.method, request.path)
+                response = _error(500, "api_error", "An unknown error occurred.")
+            body = response.body if isinstance(response.body, bytes) else b""
+            idempotency.saved[scope] = _SavedResponse(fingerprint, response.status, body, time.monotonic())
+            response.headers["Idempotency-Key"] = key
+            return response
+        finally:
+            idempotency.in_flight.discard(scope)
+
+    overrides = {
+        ("POST", "/v1/invoices"): create_invoice,
+        ("POST", "/v1/invoices/{id}/finalize"): finalize_invoice,
+        ("GET", "/v1/invoices"): list_invoices,
+        ("GET", "/v1/invoiceitems"): list_invoice_items,
+    }
+    app = web.Application(
+        middlewares=[server.error_middleware, server.auth_middleware, idempotency_middleware]
+    )
+    for (method, path), handler in overrides.items():
+        app.router.add_route(method, path, handler)
+    # Then localstripe's own routes, in its order (its extra routes come before the generic ones).
+    for route in server.app.router.routes():
+        path = route.resource.canonical if route.resource is not None else None
+        if path is None or (route.method, path) in overrides:
+            continue
+        app.router.add_route(route.method, path, route.handler)
+    return app
+
+
+async def _serve(host: str, port: int, idempotency_ttl: float, access_log: bool) -> None:
+    from aiohttp import web
+
+    app = create_app(idempotency_ttl=idempotency_ttl)
+    runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if access_log else None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    actual_port = runner.addresses[0][1]
+    print(f"local Stripe API listening on http://{host}:{actual_port} (Ctrl-C to stop)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def serve(
+    port: int = DEFAULT_PORT,
+    host: str = "127.0.0.1",
+    idempotency_ttl: float = DAY_SECONDS,
+    access_log: bool = True,
+) -> None:
+    """Run in the foreground until SIGINT or SIGTERM. Port 0 picks a free port (printed)."""
+    if access_log:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
+    asyncio.run(_serve(host, port, idempotency_ttl, access_log))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="Port on 127.0.0.1 (0: any free port)."
+    )
+    parser.add_argument(
+        "--idempotency-ttl",
+        type=float,
+        default=DAY_SECONDS,
+        help="Seconds an Idempotency-Key is remembered (default 86400, as Stripe).",
+    )
+    parser.add_argument("--quiet", action="store_true", help="No access log.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="local-stripe", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    serve(port=args.port, idempotency_ttl=args.idempotency_ttl, access_log=not args.quiet)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
