@@ -53,3 +53,14 @@
 {% macro duckdb__json_text(fragment) -%}
     (cast({{ fragment }} as json) ->> '$')
 {%- endmacro %}
+
+{#- The JSON text of member `key` (a column or expression, never spliced in as text) of a JSON object
+    held as text, e.g. '"u_17"', '1' or '1.0'; null when the member is absent or a JSON null.
+    DuckDB writes the value back normalised (escapes decoded, trailing fraction zeros after the first
+    dropped), so '"\u0041"' and '"A"' are one value but '1' and '1.0' stay two (§3a). -#}
+{% macro json_member_text(json_text, key) %}
+    {{ return(adapter.dispatch('json_member_text', 'usage_billing')(json_text, key)) }}
+{% endmacro %}
+{% macro duckdb__json_member_text(json_text, key) -%}
+    nullif(cast(json_extract(cast({{ json_text }} as json), '$."' || replace({{ key }}, '"', '\"') || '"') as varchar), 'null')
+{%- endmacro %}

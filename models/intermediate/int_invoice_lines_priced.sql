@@ -10,83 +10,15 @@ segments as (
 
 ),
 
-matched_usage as (
+segment_prices as (
 
-    select * from {{ ref('int_usage_prices_matched') }}
-    where price_id is not null
-
-),
-
-prices as (
-
-    select * from {{ ref('prices') }}
+    select * from {{ ref('int_invoice_price_quantities') }}
 
 ),
 
 price_tiers as (
 
     select * from {{ ref('price_tiers') }}
-
-),
-
-meters as (
-
-    select * from {{ ref('meters') }}
-
-),
-
--- P3: the price's quantity in a segment is the meter's aggregation over the events it covers.
-segment_quantities as (
-
-    select
-        matched_usage.account_id,
-        matched_usage.period_start,
-        matched_usage.plan_valid_from,
-        matched_usage.price_id,
-        case max(meters.aggregation)
-            when 'count' then cast(sum(matched_usage.event_count) as {{ usage_billing.type_quantity() }})
-            when 'max' then max(matched_usage.units_max)
-            else sum(matched_usage.units_sum)
-        end as quantity
-    from matched_usage
-    inner join meters
-        on matched_usage.meter = meters.meter
-    group by
-        matched_usage.account_id,
-        matched_usage.period_start,
-        matched_usage.plan_valid_from,
-        matched_usage.price_id
-
-),
-
--- Every price of the plan in force is in play in its segment, used or not (P5/P6 tier 1 flat fees).
-segment_prices as (
-
-    select
-        segments.*,
-        prices.price_id,
-        prices.meter,
-        prices.endpoint as price_endpoint,
-        prices.billing_scheme,
-        coalesce(prices.tiers_mode, 'graduated') as tiers_mode,
-        prices.unit_amount as price_unit_amount,
-        coalesce(prices.package_size, 1) as package_size,
-        coalesce(prices.package_rounding, 'up') as package_rounding,
-        coalesce(segment_quantities.quantity, 0) as used_quantity,
-        -- P8: units past the hard limit are not billed.
-        case
-            when prices.hard_limit is not null and coalesce(segment_quantities.quantity, 0) > prices.hard_limit
-                then prices.hard_limit
-            else coalesce(segment_quantities.quantity, 0)
-        end as quantity
-    from segments
-    inner join prices
-        on segments.plan_id = prices.plan_id
-    left join segment_quantities
-        on segments.account_id = segment_quantities.account_id
-        and segments.period_start = segment_quantities.period_start
-        and segments.plan_valid_from = segment_quantities.plan_valid_from
-        and prices.price_id = segment_quantities.price_id
 
 ),
 
@@ -103,11 +35,30 @@ base_fee_lines as (
         cast(base_fee as {{ usage_billing.type_rate() }}) as unit_amount,
         -- P9: prorated by whole days covered / days in the period, e.g. 22/31 × 49.00 = 34.774… → 34.77.
         {{ usage_billing.round_money_div('base_fee * covered_days', 'period_days', 'minor_units') }} as amount,
-        {{ dbt.concat([
-            "plan_name", "' base fee'",
-            "case when covered_days < period_days then ' (' || cast(covered_days as " ~ dbt.type_string() ~ ") || '/' || cast(period_days as " ~ dbt.type_string() ~ ") || ' days)' else '' end"
-        ]) }} as description
+        plan_name || ' base fee'
+        || case when covered_days < period_days
+            then ', ' || cast(covered_days as {{ dbt.type_string() }}) || ' of '
+                || cast(period_days as {{ dbt.type_string() }}) || ' days ('
+                || {{ usage_billing.format_money('base_fee', 'currency', 'minor_units') }} || ' × '
+                || cast(covered_days as {{ dbt.type_string() }}) || '/' || cast(period_days as {{ dbt.type_string() }}) || ')'
+            else ''
+        end as description
     from segments
+
+),
+
+-- What a usage line is about: "api_calls", "api_calls /v1/ai/*", plus a hard-limit note (P8).
+described_prices as (
+
+    select
+        *,
+        meter || coalesce(' ' || nullif(price_endpoint, ''), '') as subject,
+        case when excess_quantity > 0
+            then ' (hard limit ' || {{ usage_billing.format_units('hard_limit', 'unit_label') }} || ' reached; '
+                || {{ usage_billing.format_number('excess_quantity') }} || ' more not billed)'
+            else ''
+        end as limit_note
+    from segment_prices
 
 ),
 
@@ -122,18 +73,20 @@ per_unit_lines as (
         cast(null as {{ dbt.type_int() }}) as tier,
         quantity,
         price_unit_amount as unit_amount,
-        -- P7: packages are ceil (or floor) of quantity / package_size, per period and price.
+        -- P7: packages are ceil (or floor) of quantity / package_size, per period and price,
+        -- e.g. 2,350 calls in packages of 100 rounded up → 24 × 0.50 = 12.00.
         {{ usage_billing.round_money(
             "case when package_size > 1 then " ~ usage_billing.packages_needed('quantity', 'package_size', 'package_rounding')
             ~ " * price_unit_amount else quantity * price_unit_amount end", 'minor_units') }} as amount,
         case when package_size > 1
-            then {{ dbt.concat(["meter", "coalesce(' ' || price_endpoint, '')", "': '", usage_billing.format_decimal('quantity'),
-                "' in packages of '", "cast(package_size as " ~ dbt.type_string() ~ ")", "' × '",
-                usage_billing.format_decimal('price_unit_amount'), "' per package'"]) }}
-            else {{ dbt.concat(["meter", "coalesce(' ' || price_endpoint, '')", "': '", usage_billing.format_decimal('quantity'),
-                "' × '", usage_billing.format_decimal('price_unit_amount')]) }}
-        end as description
-    from segment_prices
+            then subject || ': ' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ' = '
+                || {{ usage_billing.format_number(usage_billing.packages_needed('quantity', 'package_size', 'package_rounding')) }}
+                || ' × package of ' || {{ usage_billing.format_number('package_size') }} || ' at '
+                || {{ usage_billing.format_money('price_unit_amount', 'currency', 'minor_units') }}
+            else subject || ': ' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ' × '
+                || {{ usage_billing.format_money('price_unit_amount', 'currency', 'minor_units') }}
+        end || limit_note as description
+    from described_prices
     where billing_scheme = 'per_unit'
 
 ),
@@ -153,34 +106,39 @@ tier_bounds as (
 tiered_lines as (
 
     select
-        segment_prices.invoice_id, segment_prices.account_id, segment_prices.period_start, segment_prices.period_end,
-        segment_prices.plan_id, segment_prices.plan_valid_from, segment_prices.currency, segment_prices.minor_units,
+        described_prices.invoice_id, described_prices.account_id, described_prices.period_start,
+        described_prices.period_end, described_prices.plan_id, described_prices.plan_valid_from,
+        described_prices.currency, described_prices.minor_units,
         'usage' as line_type,
-        segment_prices.meter,
-        segment_prices.price_endpoint as endpoint,
-        segment_prices.price_id,
+        described_prices.meter,
+        described_prices.price_endpoint as endpoint,
+        described_prices.price_id,
         tier_bounds.tier,
-        case segment_prices.tiers_mode
+        described_prices.tiers_mode,
+        described_prices.subject,
+        described_prices.limit_note,
+        described_prices.unit_label,
+        case described_prices.tiers_mode
             -- P6 volume: the whole quantity is priced in the tier that contains it.
-            when 'volume' then segment_prices.quantity
+            when 'volume' then described_prices.quantity
             -- P5 graduated: the units that fall in this tier, e.g. 120,000 over a 50,000 tier 1 → 70,000 in tier 2.
-            else (case when tier_bounds.up_to is not null and segment_prices.quantity > tier_bounds.up_to
-                    then tier_bounds.up_to else segment_prices.quantity end) - tier_bounds.lower_bound
+            else (case when tier_bounds.up_to is not null and described_prices.quantity > tier_bounds.up_to
+                    then tier_bounds.up_to else described_prices.quantity end) - tier_bounds.lower_bound
         end as quantity,
         tier_bounds.unit_amount,
         coalesce(tier_bounds.flat_amount, 0) as flat_amount,
         tier_bounds.lower_bound,
         tier_bounds.up_to
-    from segment_prices
+    from described_prices
     inner join tier_bounds
-        on segment_prices.price_id = tier_bounds.price_id
-    where segment_prices.billing_scheme = 'tiered'
+        on described_prices.price_id = tier_bounds.price_id
+    where described_prices.billing_scheme = 'tiered'
         and (
-            (segment_prices.tiers_mode = 'volume'
-                and (tier_bounds.tier = 1 or segment_prices.quantity > tier_bounds.lower_bound)
-                and (tier_bounds.up_to is null or segment_prices.quantity <= tier_bounds.up_to))
-            or (segment_prices.tiers_mode <> 'volume'
-                and (tier_bounds.tier = 1 or segment_prices.quantity > tier_bounds.lower_bound))
+            (described_prices.tiers_mode = 'volume'
+                and (tier_bounds.tier = 1 or described_prices.quantity > tier_bounds.lower_bound)
+                and (tier_bounds.up_to is null or described_prices.quantity <= tier_bounds.up_to))
+            or (described_prices.tiers_mode <> 'volume'
+                and (tier_bounds.tier = 1 or described_prices.quantity > tier_bounds.lower_bound))
         )
 
 ),
@@ -191,13 +149,32 @@ tiered_lines_priced as (
         invoice_id, account_id, period_start, period_end, plan_id, plan_valid_from, currency, minor_units,
         line_type, meter, endpoint, price_id, tier, quantity, unit_amount,
         {{ usage_billing.round_money('quantity * unit_amount + flat_amount', 'minor_units') }} as amount,
-        {{ dbt.concat([
-            "meter", "coalesce(' ' || endpoint, '')", "' tier '", "cast(tier as " ~ dbt.type_string() ~ ")",
-            "' ('", usage_billing.format_decimal('lower_bound'), "'–'",
-            "coalesce(" ~ usage_billing.format_decimal('up_to') ~ ", '∞')", "'): '",
-            usage_billing.format_decimal('quantity'), "' × '", usage_billing.format_decimal('unit_amount'),
-            "case when flat_amount <> 0 then ' + ' || " ~ usage_billing.format_decimal('flat_amount') ~ " || ' flat' else '' end"
-        ]) }} as description
+        subject || ' tier ' || cast(tier as {{ dbt.type_string() }}) || ': '
+        || case
+            -- Volume: "all 12,345 calls (tier 10,001–100,000)"; graduated: the units this tier took,
+            -- "50,001–120,000" for 70,000 calls above a 50,000 tier 1.
+            when tiers_mode = 'volume'
+                then 'all ' || {{ usage_billing.format_units('quantity', 'unit_label') }}
+                    || ' (tier above ' || {{ usage_billing.format_number('lower_bound') }}
+                    || coalesce(', up to ' || {{ usage_billing.format_number('up_to') }}, '') || ')'
+            when quantity = 0 then {{ usage_billing.format_units('quantity', 'unit_label') }}
+            when quantity <> trunc(quantity) or lower_bound <> trunc(lower_bound)
+                then 'over ' || {{ usage_billing.format_number('lower_bound') }} || ' up to '
+                    || {{ usage_billing.format_number('lower_bound + quantity') }}
+                    || ' (' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ')'
+            else {{ usage_billing.format_number('lower_bound + 1') }} || '–'
+                || {{ usage_billing.format_number('lower_bound + quantity') }}
+                || ' (' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ')'
+        end
+        || case when unit_amount = 0 and flat_amount = 0
+            then ' included'
+            else ' × ' || {{ usage_billing.format_money('unit_amount', 'currency', 'minor_units') }}
+        end
+        || case when flat_amount <> 0
+            then ' + ' || {{ usage_billing.format_money('flat_amount', 'currency', 'minor_units') }} || ' flat'
+            else ''
+        end
+        || limit_note as description
     from tiered_lines
 
 ),

@@ -1,6 +1,8 @@
 {#- Kept events rolled up per account, meter, endpoint, status and UTC day, with the account's
     billing period (P1) and billability (E4). Plans change on whole days (dates mean 00:00 UTC),
-    so a day's usage is always priced by a single plan; pricing reads this instead of events. -#}
+    so a day's usage is always priced by a single plan; pricing reads this instead of events.
+    For a unique_count meter the rows are also split by the counted value (P3, §3a: its JSON
+    text, nulls ignored), so distinct values can be counted over any span of days. -#}
 with
 
 usage_events as (
@@ -30,6 +32,13 @@ classified_events as (
         usage_events.status_code,
         usage_events.units,
         cast(usage_events.event_at as date) as usage_date,
+        case
+            when meters.aggregation <> 'unique_count' then null
+            when meters.unique_field = 'endpoint' then usage_events.endpoint
+            when meters.unique_field like 'properties.%'
+                then {{ usage_billing.json_member_text(
+                    'usage_events.properties', dbt.right('meters.unique_field', dbt.length('meters.unique_field') ~ ' - 11')) }}
+        end as unique_value,
         coalesce(accounts.billing_anchor_day, 1) as billing_anchor_day,
         accounts.account_id is not null as is_known_account,
         coalesce(accounts.is_test, false) as is_test_account,
@@ -58,6 +67,7 @@ daily_usage as (
         endpoint,
         status_code,
         usage_date,
+        unique_value,
         {{ usage_billing.period_start_for('usage_date', 'billing_anchor_day') }} as period_start,
         billing_anchor_day,
         is_known_account,
@@ -69,7 +79,7 @@ daily_usage as (
         count(*) as event_count
     from classified_events
     group by
-        account_id, meter, endpoint, status_code, usage_date, billing_anchor_day,
+        account_id, meter, endpoint, status_code, usage_date, unique_value, billing_anchor_day,
         is_known_account, is_test_account, is_known_meter, is_billable
 
 ),
@@ -83,6 +93,7 @@ final as (
         status_code,
         {{ dbt.concat(["cast(floor(status_code / 100) as " ~ dbt.type_int() ~ ")", "'xx'"]) }} as status_class,
         usage_date,
+        unique_value,
         period_start,
         {{ usage_billing.add_months('period_start', '1') }} as period_end,
         is_known_account,

@@ -102,6 +102,7 @@ final as (
         usage_with_plan.endpoint,
         usage_with_plan.status_code,
         usage_with_plan.usage_date,
+        usage_with_plan.unique_value,
         usage_with_plan.period_start,
         usage_with_plan.period_end,
         usage_with_plan.plan_id,

@@ -1,0 +1,164 @@
+{#- P10: the spend cap, then the minimum commitment, one line each per invoice at most.
+    Both come from the plan in force on the period's last day, else the last plan in force in the
+    period, and are never prorated. Adjustment lines count towards neither.
+    Cap: usage lines of all plan segments above maximum_amount are removed by a negative line,
+    e.g. usage 523.10 with a 400.00 cap → cap line -123.10.
+    Minimum: if base fees + usage (after the cap) stay below minimum_amount, a line adds the rest,
+    e.g. base 0.00 + usage 32.50 with a 150.00 minimum → minimum line 117.50. -#}
+with
+
+segments as (
+
+    select * from {{ ref('int_invoice_plan_segments') }}
+
+),
+
+priced_lines as (
+
+    select * from {{ ref('int_invoice_lines_priced') }}
+
+),
+
+plans as (
+
+    select * from {{ ref('plans') }}
+
+),
+
+closing_segments as (
+
+    select
+        segments.*,
+        row_number() over (
+            partition by segments.invoice_id
+            order by segments.segment_end desc, segments.plan_valid_from desc
+        ) as closing_rank
+    from segments
+
+),
+
+closing_plans as (
+
+    select
+        closing_segments.invoice_id,
+        closing_segments.account_id,
+        closing_segments.period_start,
+        closing_segments.period_end,
+        closing_segments.currency,
+        closing_segments.minor_units,
+        closing_segments.plan_id,
+        closing_segments.plan_valid_from,
+        plans.minimum_amount,
+        plans.maximum_amount
+    from closing_segments
+    inner join plans
+        on closing_segments.plan_id = plans.plan_id
+    where closing_segments.closing_rank = 1
+        and (plans.minimum_amount is not null or plans.maximum_amount is not null)
+
+),
+
+invoice_amounts as (
+
+    select
+        invoice_id,
+        sum(case when line_type = 'usage' then amount else 0 end) as usage_amount,
+        sum(case when line_type = 'base_fee' then amount else 0 end) as base_fee_amount
+    from priced_lines
+    group by invoice_id
+
+),
+
+capped as (
+
+    select
+        closing_plans.*,
+        coalesce(invoice_amounts.usage_amount, 0) as usage_amount,
+        coalesce(invoice_amounts.base_fee_amount, 0) as base_fee_amount,
+        case
+            when closing_plans.maximum_amount is not null
+                and coalesce(invoice_amounts.usage_amount, 0) > closing_plans.maximum_amount
+                then {{ usage_billing.round_money(
+                    'closing_plans.maximum_amount - coalesce(invoice_amounts.usage_amount, 0)',
+                    'closing_plans.minor_units') }}
+        end as cap_amount
+    from closing_plans
+    left join invoice_amounts
+        on closing_plans.invoice_id = invoice_amounts.invoice_id
+
+),
+
+cap_lines as (
+
+    select
+        invoice_id, account_id, period_start, period_end, plan_id, plan_valid_from, currency, minor_units,
+        'cap' as line_type,
+        cap_amount as amount,
+        'Spend cap: usage ' || {{ usage_billing.format_money('usage_amount', 'currency', 'minor_units') }}
+        || ' is over the ' || {{ usage_billing.format_money('maximum_amount', 'currency', 'minor_units') }}
+        || ' maximum' as description
+    from capped
+    where cap_amount is not null
+
+),
+
+minimums as (
+
+    select
+        capped.*,
+        capped.base_fee_amount + capped.usage_amount + coalesce(capped.cap_amount, 0) as committed_amount
+    from capped
+    where capped.minimum_amount is not null
+
+),
+
+minimum_lines as (
+
+    select
+        invoice_id, account_id, period_start, period_end, plan_id, plan_valid_from, currency, minor_units,
+        'minimum' as line_type,
+        {{ usage_billing.round_money('minimum_amount - committed_amount', 'minor_units') }} as amount,
+        'Minimum commitment ' || {{ usage_billing.format_money('minimum_amount', 'currency', 'minor_units') }}
+        || ': ' || {{ usage_billing.format_money('committed_amount', 'currency', 'minor_units') }} || ' billed, '
+        || {{ usage_billing.format_money('minimum_amount - committed_amount', 'currency', 'minor_units') }}
+        || ' added' as description
+    from minimums
+    where committed_amount < minimum_amount
+
+),
+
+commitment_lines as (
+
+    select * from cap_lines
+    union all
+    select * from minimum_lines
+
+),
+
+final as (
+
+    select
+        {{ usage_billing.invoice_line_id(['invoice_id', 'line_type']) }} as invoice_line_id,
+        invoice_id,
+        account_id,
+        period_start,
+        period_end,
+        plan_id,
+        plan_valid_from,
+        line_type,
+        cast(null as {{ dbt.type_string() }}) as meter,
+        cast(null as {{ dbt.type_string() }}) as endpoint,
+        cast(null as {{ dbt.type_string() }}) as price_id,
+        cast(null as {{ dbt.type_int() }}) as tier,
+        description,
+        cast(1 as {{ usage_billing.type_quantity() }}) as quantity,
+        cast(amount as {{ usage_billing.type_rate() }}) as unit_amount,
+        amount,
+        currency,
+        minor_units
+    from commitment_lines
+    where amount <> 0
+
+)
+
+select * from final
