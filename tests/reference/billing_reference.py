@@ -3,9 +3,9 @@
 The warehouse (dbt models on DuckDB) and this module are written separately from the same contract; a test
 builds the warehouse and compares every figure to the ones computed here. A disagreement is a bug on one side.
 
-Scope: rules E1-E5 (events) and P1-P9, P12 (billing). Not covered: P10 (cap/minimum), P11 (credits),
-P13/P14 (close, late events) and the `unique_count` aggregation. Invoices that involve a price on a
-`unique_count` meter are listed in `Result.incomplete_invoices` so a comparison can leave them out.
+Scope: rules E1-E5 (events) and P1-P12 (billing), every aggregation including `unique_count`, cap and
+minimum lines, prepaid credits and their carried-forward balances. Not covered: P13/P14 (close, late events),
+so there are never `adjustment` lines here; where a rule mentions adjustments they count as zero.
 
 Only the standard library is used on the money path (`decimal`, never floats). pyarrow is used only to read
 Parquet files.
@@ -18,10 +18,30 @@ Reading guide, in the order a finance person would check things:
   5. which price an event hits-> _match_price     (P4)
   6. usage and unbilled usage -> compute          (E4, E5, P3)
   7. invoice lines            -> _price_lines     (P5-P9, P12)
+  8. cap and minimum          -> _cap_and_minimum (P10)
+  9. credits                  -> _apply_credits   (P11)
+
+Readings of the contract this module follows (the project's settled interpretations):
+  * unique_count: the values of the meter's `unique_field` (`endpoint`, or `properties.<key>`, where a dotted
+    key walks nested objects) are compared as their compact JSON text, numbers as written: `1`, `1.0` and
+    `"1"` are three values. Null or absent values are ignored. A Parquet `properties`/`metadata` column that
+    holds JSON text is read as that JSON value.
+  * cap, minimum and credit lines: quantity 1, no price, tier, meter or endpoint. Cap = -(sum of the
+    period's rounded usage lines over all plan segments - maximum_amount) when that sum exceeds it; minimum
+    = minimum_amount - (base fee lines + usage lines + cap line) when positive. Both use the plan in force
+    on the period's last day (the day before period_end), else the plan with the latest valid_from among the
+    period's segments; never prorated.
+  * credits: creditable = max(0, usage lines + cap line + adjustment lines). A grant is usable iff
+    effective_at < period_end and (no expiry or expires_at > period_end); usable grants are taken by soonest
+    expiry (never last), then effective_at, then grant_id, each min(its balance, what is left), exactly.
+    One credit line per grant with a non-zero use: amount = round(-used), unit_amount = -used.
+  * P8: the excess over a hard limit is reported per (account, period, price, plan segment) in
+    `Result.hard_limit_excess` (only where it is positive).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import json
@@ -97,8 +117,12 @@ class Result:
     lines: list[dict]
     # the as-of time used for P2
     as_of: datetime | None = None
-    # invoices left incomplete because a price on a unique_count meter was in force (out of scope)
-    incomplete_invoices: set[tuple[str, date]] = field(default_factory=set)
+    # P8: (account_id, period_start, price_id, segment_start) -> quantity above the hard limit (> 0 only)
+    hard_limit_excess: dict[tuple[str, date, str, date], Decimal] = field(default_factory=dict)
+    # P11: (grant_id, period_start) -> {account_id, period_end, currency, opening_balance, used, expired,
+    # closing_balance}: one row per grant and invoice period of its account in which the grant is effective
+    # and not expired before the period starts
+    credit_balances: dict[tuple[str, date], dict] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -111,6 +135,7 @@ class Meter:
     meter: str
     aggregation: str  # sum | count | max | unique_count
     billable_statuses: frozenset[str]  # e.g. {"2xx"} or {"2xx", "4xx"}
+    unique_field: str | None = None  # for unique_count: "endpoint" or "properties.<key>"
 
 
 @dataclass(frozen=True)
@@ -118,6 +143,8 @@ class Plan:
     plan_id: str
     currency: str
     base_fee: Decimal
+    minimum_amount: Decimal | None = None  # None = no minimum
+    maximum_amount: Decimal | None = None  # None = no cap
 
 
 @dataclass(frozen=True)
@@ -162,6 +189,17 @@ class Assignment:
     valid_to: date | None  # None = open
 
 
+@dataclass(frozen=True)
+class Grant:
+    """One row of credit_grants: a prepaid amount usable from effective_at until expires_at (both 00:00 UTC)."""
+
+    grant_id: str
+    account_id: str
+    amount: Decimal
+    effective_at: date
+    expires_at: date | None  # None = never expires
+
+
 @dataclass
 class Catalog:
     meters: dict[str, Meter]
@@ -170,6 +208,7 @@ class Catalog:
     prices: list[Price]
     accounts: dict[str, Account]
     assignments: list[Assignment]
+    grants: list[Grant] = field(default_factory=list)
 
 
 def _csv_rows(path: Path) -> list[dict[str, str]]:
@@ -194,12 +233,19 @@ def load_catalog(catalog_dir: str | Path) -> Catalog:
             meter=row["meter"],
             aggregation=row["aggregation"],
             billable_statuses=frozenset(s.strip() for s in row.get("billable_statuses", "2xx").split(",")),
+            unique_field=row.get("unique_field") or None,
         )
         for row in _csv_rows(folder / "meters.csv")
     }
     minor_units = {row["currency"]: int(row["minor_units"]) for row in _csv_rows(folder / "currencies.csv")}
     plans = {
-        row["plan_id"]: Plan(row["plan_id"], row["currency"], Decimal(row.get("base_fee") or "0"))
+        row["plan_id"]: Plan(
+            row["plan_id"],
+            row["currency"],
+            Decimal(row.get("base_fee") or "0"),
+            minimum_amount=_decimal_or_none(row.get("minimum_amount", "")),
+            maximum_amount=_decimal_or_none(row.get("maximum_amount", "")),
+        )
         for row in _csv_rows(folder / "plans.csv")
     }
     tiers: dict[str, list[Tier]] = defaultdict(list)
@@ -251,7 +297,17 @@ def load_catalog(catalog_dir: str | Path) -> Catalog:
         )
         for i, row in enumerate(_csv_rows(folder / "account_plans.csv"))
     ]
-    return Catalog(meters, minor_units, plans, prices, accounts, assignments)
+    grants = [
+        Grant(
+            grant_id=row["grant_id"],
+            account_id=row["account_id"],
+            amount=Decimal(row["amount"]),
+            effective_at=date.fromisoformat(row["effective_at"]),
+            expires_at=date.fromisoformat(row["expires_at"]) if row.get("expires_at") else None,
+        )
+        for row in _csv_rows(folder / "credit_grants.csv")
+    ]
+    return Catalog(meters, minor_units, plans, prices, accounts, assignments, grants)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -321,7 +377,8 @@ def _read_source_rows(path: str) -> Iterator[tuple[int, object]]:
 
     NDJSON: row = the line's text; line numbers count every physical line (1-based), blank lines included,
     but blank lines (empty or whitespace only) are not rows (E3) and are not yielded.
-    Parquet: row = a dict of the row's non-null columns; line_number = row number (1-based).
+    Parquet: row = a dict of the row's non-null columns; line_number = row number (1-based). A `properties` or
+    `metadata` column holding JSON text is read as that JSON value (text that is not JSON stays a string).
     """
     name = path.lower()
     if name.endswith(".parquet"):
@@ -329,7 +386,12 @@ def _read_source_rows(path: str) -> Iterator[tuple[int, object]]:
 
         table = pq.read_table(path)
         for number, record in enumerate(table.to_pylist(), start=1):
-            yield number, {k: _from_arrow(v) for k, v in record.items() if v is not None}
+            row = {k: _from_arrow(v) for k, v in record.items() if v is not None}
+            for key in ("properties", "metadata"):
+                if isinstance(row.get(key), str):
+                    with contextlib.suppress(ValueError):  # text that is not JSON stays a string
+                        row[key] = _parse_json_line(row[key])
+            yield number, row
         return
     if name.endswith((".ndjson", ".jsonl")):
         data = Path(path).read_bytes()
@@ -368,6 +430,8 @@ class Event:
     timestamp: datetime  # naive UTC
     endpoint: str | None  # without query string
     status: int
+    # the parsed `properties` member (None when absent), read by unique_count meters; not part of equality
+    properties: object = field(default=None, compare=False, hash=False)
 
     @property
     def content(self) -> tuple:
@@ -564,7 +628,32 @@ def _validate(source_file: str, line_number: int, row: object) -> Event:
             json_text(row.get("properties")),
             json_text(row.get("metadata")),
         )
-    return Event(source_file, line_number, key, account_id, meter, units, timestamp, endpoint, status)
+    return Event(
+        source_file,
+        line_number,
+        key,
+        account_id,
+        meter,
+        units,
+        timestamp,
+        endpoint,
+        status,
+        row.get("properties"),
+    )
+
+
+def unique_value(event: Event, unique_field: str | None) -> str | None:
+    """P3 / 3a: the value a unique_count meter counts, as compact JSON text (numbers as written, so `1`,
+    `1.0` and `"1"` are three different values); None (ignored) when the value is null or absent.
+    `endpoint` is the event's endpoint without its query string; `properties.a.b` walks nested objects."""
+    if unique_field == "endpoint":
+        return None if event.endpoint is None else json_text(event.endpoint)
+    if unique_field is None or not unique_field.startswith("properties."):
+        return None
+    value = event.properties
+    for part in unique_field[len("properties.") :].split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return None if value is None else json_text(value)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -678,28 +767,33 @@ def _bill_to(
 
 
 def round_money(amount: Decimal, minor_units: int) -> Decimal:
-    """P12: half away from zero to the currency's minor units (usd 0.005 -> 0.01; jpy 1.5 -> 2)."""
-    return amount.quantize(Decimal(1).scaleb(-minor_units), rounding=ROUND_HALF_UP)
+    """P12: half away from zero to the currency's minor units (usd 0.005 -> 0.01, -0.005 -> -0.01; jpy 1.5
+    -> 2). A negative zero becomes a plain zero."""
+    rounded = amount.quantize(Decimal(1).scaleb(-minor_units), rounding=ROUND_HALF_UP)
+    return rounded if rounded != 0 else abs(rounded)
 
 
-def aggregate(aggregation: str, units: list[Decimal]) -> Decimal:
-    """P3: sum of units, count of events (units ignored) or max of units; no events -> 0."""
+def aggregate(meter: Meter | None, events: list[Event]) -> Decimal:
+    """P3: `sum` of units, `count` of events (units ignored), `max` of units, or `unique_count` of the
+    distinct non-null values of the meter's unique_field; no events -> 0. An unknown meter is summed."""
+    aggregation = meter.aggregation if meter else "sum"
     if aggregation == "count":
-        return Decimal(len(units))
+        return Decimal(len(events))
     if aggregation == "max":
-        return max(units, default=Decimal(0))
-    return sum(units, Decimal(0))
+        return max((e.units for e in events), default=Decimal(0))
+    if aggregation == "unique_count":
+        values = {unique_value(e, meter.unique_field) for e in events}
+        values.discard(None)
+        return Decimal(len(values))
+    return sum((e.units for e in events), Decimal(0))
 
 
 PriceLine = tuple[int | None, Decimal, Decimal | None, Decimal]  # (tier, quantity, unit_amount, amount)
 
 
 def _price_lines(price: Price, quantity: Decimal) -> list[PriceLine]:
-    """The unrounded lines of one price for one plan segment: (tier, quantity, unit_amount, amount)."""
-    # P8: the priced quantity is capped at the hard limit; the excess is not billed.
-    if price.hard_limit is not None:
-        quantity = min(quantity, price.hard_limit)
-
+    """The unrounded lines of one price for one plan segment: (tier, quantity, unit_amount, amount).
+    `quantity` is the priced quantity, already capped at the hard limit (P8)."""
     if price.billing_scheme == "per_unit":
         unit_amount = price.unit_amount or Decimal(0)
         if price.package_size > 1:
@@ -780,18 +874,15 @@ def _compute(event_paths: list[str], catalog_dir: str, as_of: datetime | None) -
     # E4: only billable events count for usage, pricing and unbilled usage.
     billable = [e for e in events if is_billable(e.status, catalog.meters.get(e.meter))]
 
-    # Usage facts: all accounts (unknown and test included), units per the meter's aggregation (P3).
-    usage_units: dict[tuple, list[Decimal]] = defaultdict(list)
+    # Usage facts: all accounts (unknown and test included), units per the meter's aggregation (P3, 3a):
+    # for a unique_count meter, the number of distinct values per (account, period, meter, endpoint).
+    usage_events: dict[tuple, list[Event]] = defaultdict(list)
     for event in billable:
         period_start = period_start_for(event.timestamp, anchor_of(event.account_id))
-        usage_units[(event.account_id, period_start, event.meter, event.endpoint)].append(event.units)
-    usage = {}
-    for key, units in usage_units.items():
-        meter = catalog.meters.get(key[2])
-        aggregation = meter.aggregation if meter else "sum"  # unknown meter: summed
-        if aggregation == "unique_count":
-            continue  # out of scope
-        usage[key] = (aggregate(aggregation, units), len(units))
+        usage_events[(event.account_id, period_start, event.meter, event.endpoint)].append(event)
+    usage = {
+        key: (aggregate(catalog.meters.get(key[2]), group), len(group)) for key, group in usage_events.items()
+    }
 
     # E5: each billable event of a non-test account is either priced (plan segment + price) or unbilled.
     assignments_of: dict[str, list[Assignment]] = defaultdict(list)
@@ -802,8 +893,8 @@ def _compute(event_paths: list[str], catalog_dir: str, as_of: datetime | None) -
         prices_of[(price.plan_id, price.meter)].append(price)
 
     unbilled_acc: dict[tuple, list[Decimal]] = defaultdict(list)
-    # (account_id, period_start, assignment index, price_id) -> units of the events that price covers
-    priced_units: dict[tuple[str, date, int, str], list[Decimal]] = defaultdict(list)
+    # (account_id, period_start, assignment index, price_id) -> the events that price covers
+    priced_events: dict[tuple[str, date, int, str], list[Event]] = defaultdict(list)
     for event in billable:
         account = catalog.accounts.get(event.account_id)
         if account is not None and account.is_test:
@@ -811,21 +902,22 @@ def _compute(event_paths: list[str], catalog_dir: str, as_of: datetime | None) -
         period_start = period_start_for(event.timestamp, anchor_of(event.account_id))
         reason, assignment, price = _bill_to(event, catalog, assignments_of[event.account_id], prices_of)
         if reason is None:
-            segment_key = (event.account_id, period_start, assignment.index, price.price_id)
-            priced_units[segment_key].append(event.units)
+            priced_events[(event.account_id, period_start, assignment.index, price.price_id)].append(event)
         else:
             unbilled_key = (event.account_id, period_start, event.meter, event.endpoint, reason)
             unbilled_acc[unbilled_key].append(event.units)
+    # 3a: unbilled `units` is the sum of units whatever the meter's aggregation.
     unbilled = {key: (sum(units, Decimal(0)), len(units)) for key, units in unbilled_acc.items()}
 
-    # P2: one invoice per (known non-test account, period) that overlaps a plan assignment and starts
-    # before as_of.
-    invoices: dict[tuple[str, date], dict] = {}
-    lines: list[dict] = []
-    incomplete: set[tuple[str, date]] = set()
+    result = Result(reconciliation, quarantined, usage, unbilled, {}, [], as_of)
     if as_of is None:
-        return Result(reconciliation, quarantined, usage, unbilled, invoices, lines, as_of, incomplete)
+        return result
 
+    # P2: one invoice per (known non-test account, period) that overlaps a plan assignment and starts
+    # before as_of. P11: the account's invoices are credited in period order, balances carrying forward.
+    grants_of: dict[str, list[Grant]] = defaultdict(list)
+    for grant in catalog.grants:
+        grants_of[grant.account_id].append(grant)
     for account in sorted(catalog.accounts.values(), key=lambda a: a.account_id):
         if account.is_test:
             continue
@@ -836,16 +928,21 @@ def _compute(event_paths: list[str], catalog_dir: str, as_of: datetime | None) -
                 period_starts.add(start)
                 start = next_month(start)
 
+        balances = {g.grant_id: g.amount for g in grants_of[account.account_id]}
         for period_start in sorted(period_starts):
-            invoice, invoice_lines, is_complete = _invoice(
-                catalog, account, period_start, assignments_of[account.account_id], priced_units
+            invoice, invoice_lines = _invoice(
+                catalog,
+                account,
+                period_start,
+                assignments_of[account.account_id],
+                priced_events,
+                grants_of[account.account_id],
+                balances,
+                result,
             )
-            invoices[(account.account_id, period_start)] = invoice
-            lines.extend(invoice_lines)
-            if not is_complete:
-                incomplete.add((account.account_id, period_start))
-
-    return Result(reconciliation, quarantined, usage, unbilled, invoices, lines, as_of, incomplete)
+            result.invoices[(account.account_id, period_start)] = invoice
+            result.lines.extend(invoice_lines)
+    return result
 
 
 def _invoice(
@@ -853,34 +950,46 @@ def _invoice(
     account: Account,
     period_start: date,
     assignments: list[Assignment],
-    priced_units: dict[tuple[str, date, int, str], list[Decimal]],
-) -> tuple[dict, list[dict], bool]:
-    """One invoice: its header, its lines, and whether it is complete (no unique_count price involved)."""
+    priced_events: dict[tuple[str, date, int, str], list[Event]],
+    grants: list[Grant],
+    balances: dict[str, Decimal],
+    result: Result,
+) -> tuple[dict, list[dict]]:
+    """One invoice: its header and its lines. Records hard-limit excess and credit balances in `result`;
+    `balances` (grant_id -> remaining amount) is updated for the account's next invoice."""
     minor_units = catalog.minor_units.get(account.currency, 2)
     period_end = next_month(period_start)
     period_days = (period_end - period_start).days
     lines: list[dict] = []
-    is_complete = True
 
     def add_line(**line) -> None:
         line["amount"] = round_money(line["amount"], minor_units)  # P12: every line is rounded on its own
         if line["quantity"] == 0 and line["amount"] == 0:
             return  # a line whose quantity and amount are both 0 is omitted
         header = {"account_id": account.account_id, "period_start": period_start, "period_end": period_end}
-        lines.append(header | line | {"currency": account.currency})
+        lines.append(header | {"grant_id": None} | line | {"currency": account.currency})
 
     # P9: each plan assignment overlapping the period is a plan segment of its own.
-    segments = [
-        a
-        for a in assignments
-        if a.valid_from < period_end and (a.valid_to is None or a.valid_to > period_start)
-    ]
-    for assignment in sorted(segments, key=lambda a: (a.valid_from, a.index)):
+    segments = sorted(
+        (
+            a
+            for a in assignments
+            if a.valid_from < period_end and (a.valid_to is None or a.valid_to > period_start)
+        ),
+        key=lambda a: (a.valid_from, a.index),
+    )
+
+    def segment_of(assignment: Assignment) -> dict:
+        return {
+            "plan_id": assignment.plan_id,
+            "segment_start": max(assignment.valid_from, period_start),
+            "segment_end": min(assignment.valid_to or period_end, period_end),
+        }
+
+    for assignment in segments:
         plan = catalog.plans[assignment.plan_id]
-        segment_start = max(assignment.valid_from, period_start)
-        segment_end = min(assignment.valid_to or period_end, period_end)
-        covered_days = (segment_end - segment_start).days
-        segment = {"plan_id": plan.plan_id, "segment_start": segment_start, "segment_end": segment_end}
+        segment = segment_of(assignment)
+        covered_days = (segment["segment_end"] - segment["segment_start"]).days
 
         # P9: base fee x whole days covered / days in the period (22/31 x 49.00 = 34.774... -> 34.77).
         # Its quantity is 1 (one subscription), so a zero base fee still gives a (zero) line.
@@ -902,13 +1011,15 @@ def _invoice(
         for price in sorted(catalog.prices, key=lambda p: p.price_id):
             if price.plan_id != plan.plan_id:
                 continue
-            meter = catalog.meters.get(price.meter)
-            aggregation = meter.aggregation if meter else "sum"
-            if aggregation == "unique_count":
-                is_complete = False  # out of scope
-                continue
-            units = priced_units.get((account.account_id, period_start, assignment.index, price.price_id), [])
-            quantity = aggregate(aggregation, units)  # P3
+            covered = priced_events.get(
+                (account.account_id, period_start, assignment.index, price.price_id), []
+            )
+            quantity = aggregate(catalog.meters.get(price.meter), covered)  # P3
+            # P8: the priced quantity is min(quantity, hard_limit); the excess is not billed but reported.
+            if price.hard_limit is not None and quantity > price.hard_limit:
+                excess_key = (account.account_id, period_start, price.price_id, segment["segment_start"])
+                result.hard_limit_excess[excess_key] = quantity - price.hard_limit
+                quantity = price.hard_limit
             for tier, tier_quantity, unit_amount, amount in _price_lines(price, quantity):
                 add_line(
                     line_type="usage",
@@ -922,15 +1033,149 @@ def _invoice(
                     amount=amount,
                 )
 
-    # P12: subtotal is the sum of the rounded lines; credits are out of scope, so total = subtotal.
+    # P10: cap, then minimum, from the plan in force on the period's last day.
+    for line in _cap_and_minimum(catalog, lines, segments, period_end):
+        add_line(**segment_of(line.pop("assignment")), **line)
+
+    # P11: credits pay usage and adjustments (after the cap), never base fees or minimums.
+    creditable = max(
+        Decimal(0),
+        sum((x["amount"] for x in lines if x["line_type"] in ("usage", "cap", "adjustment")), Decimal(0)),
+    )
+    for grant, used in _apply_credits(
+        grants, period_start, period_end, creditable, balances, account, result
+    ):
+        add_line(
+            line_type="credit",
+            plan_id=None,
+            segment_start=None,
+            segment_end=None,
+            price_id=None,
+            meter=None,
+            endpoint=None,
+            tier=None,
+            quantity=Decimal(1),
+            unit_amount=-used,
+            amount=-used,
+            grant_id=grant.grant_id,
+        )
+
+    # P12: subtotal and total are sums of rounded lines; credits_applied is the sum of the credit lines.
     zero = round_money(Decimal(0), minor_units)
-    subtotal = sum((line["amount"] for line in lines), zero)
+    subtotal = sum((x["amount"] for x in lines if x["line_type"] != "credit"), zero)
+    credits_applied = -sum((x["amount"] for x in lines if x["line_type"] == "credit"), zero)
     invoice = {
         "currency": account.currency,
         "period_end": period_end,
         "subtotal": subtotal,
-        "credits_applied": zero,
-        "total": subtotal,
+        "credits_applied": credits_applied + 0,  # + 0 turns a negative zero into 0.00
+        "total": subtotal - credits_applied,
         "line_count": len(lines),
     }
-    return invoice, lines, is_complete
+    return invoice, lines
+
+
+# ----------------------------------------------------------------------------------------------------
+# 8. Cap and minimum (P10)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _cap_and_minimum(
+    catalog: Catalog, lines: list[dict], segments: list[Assignment], period_end: date
+) -> list[dict]:
+    """The cap and minimum lines of one invoice (unrounded amounts), given its rounded base-fee and usage
+    lines. Example: usage lines 250.00 + 230.00 = 480.00 over a 400.00 maximum -> cap -80.00; then base fees
+    0 + usage 480.00 - 80.00 = 400.00 is not below a 150.00 minimum -> no minimum line."""
+    last_day = period_end - timedelta(days=1)
+    in_force = [
+        a for a in segments if a.valid_from <= last_day and (a.valid_to is None or a.valid_to > last_day)
+    ]
+    assignment = in_force[0] if in_force else max(segments, key=lambda a: (a.valid_from, a.index))
+    plan = catalog.plans[assignment.plan_id]
+    common = {"price_id": None, "meter": None, "endpoint": None, "tier": None, "quantity": Decimal(1)}
+    out = []
+
+    usage = sum((x["amount"] for x in lines if x["line_type"] == "usage"), Decimal(0))
+    cap = Decimal(0)
+    if plan.maximum_amount is not None and usage > plan.maximum_amount:
+        cap = -(usage - plan.maximum_amount)
+        out.append(
+            {"line_type": "cap", "assignment": assignment, **common, "unit_amount": cap, "amount": cap}
+        )
+        cap = round_money(cap, catalog.minor_units.get(plan.currency, 2))  # the cap line as it is billed
+
+    if plan.minimum_amount is not None:
+        base_fees = sum((x["amount"] for x in lines if x["line_type"] == "base_fee"), Decimal(0))
+        shortfall = plan.minimum_amount - (base_fees + usage + cap)
+        if shortfall > 0:
+            out.append(
+                {
+                    "line_type": "minimum",
+                    "assignment": assignment,
+                    **common,
+                    "unit_amount": shortfall,
+                    "amount": shortfall,
+                }
+            )
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# 9. Credits (P11)
+# ----------------------------------------------------------------------------------------------------
+
+
+def _apply_credits(
+    grants: list[Grant],
+    period_start: date,
+    period_end: date,
+    creditable: Decimal,
+    balances: dict[str, Decimal],
+    account: Account,
+    result: Result,
+) -> list[tuple[Grant, Decimal]]:
+    """Use the account's grants for one invoice; returns (grant, amount used) for each non-zero use, in the
+    order used. Updates `balances` and records one credit balance row per grant that is effective before
+    period_end and not expired at period_start.
+
+    Usable: effective_at < period_end and (never expires or expires_at > period_end). Order: soonest expiry
+    first (never-expiring last), then effective_at, then grant_id. A grant expiring at or before period_end
+    (and after period_start) loses its remaining balance in this period (`expired`)."""
+    usable = sorted(
+        (
+            g
+            for g in grants
+            if g.effective_at < period_end and (g.expires_at is None or g.expires_at > period_end)
+        ),
+        key=lambda g: (g.expires_at is None, g.expires_at or date.max, g.effective_at, g.grant_id),
+    )
+    used: dict[str, Decimal] = {}
+    remaining = creditable
+    for grant in usable:
+        take = min(balances[grant.grant_id], remaining)
+        if take > 0:
+            used[grant.grant_id] = take
+            remaining -= take
+
+    for grant in sorted(grants, key=lambda g: g.grant_id):
+        if not (
+            grant.effective_at < period_end and (grant.expires_at is None or period_start < grant.expires_at)
+        ):
+            continue
+        opening = balances[grant.grant_id]
+        use = used.get(grant.grant_id, Decimal(0))
+        expired = (
+            opening - use if grant.expires_at is not None and grant.expires_at <= period_end else Decimal(0)
+        )
+        closing = opening - use - expired
+        balances[grant.grant_id] = closing
+        result.credit_balances[(grant.grant_id, period_start)] = {
+            "account_id": account.account_id,
+            "period_end": period_end,
+            "currency": account.currency,
+            "opening_balance": opening,
+            "used": use,
+            "expired": expired,
+            "closing_balance": closing,
+        }
+    return [(g, used[g.grant_id]) for g in usable if g.grant_id in used]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reference.billing_reference import compute, parse_timestamp, period_start_for
+from .billing_reference import compute, parse_timestamp, period_start_for
 
 # ---------------------------------------------------------------------------------------------------------
 # A small catalog, modelled on seeds/, with one plan per rule under test
@@ -26,6 +26,8 @@ api_calls,sum,,call,2xx
 tokens,sum,,token,"2xx,4xx"
 storage_gb,max,,GB,2xx
 requests,count,,request,2xx
+users,unique_count,properties.user_id,user,2xx
+pages,unique_count,endpoint,page,2xx
 """,
     "currencies.csv": """currency,minor_units
 usd,2
@@ -39,6 +41,10 @@ eu,Business EUR,eur,99.00,,
 jp,Starter JPY,jpy,1000,,
 pack,Packages,usd,0,,
 flat,Flat tier fee,usd,0,,
+seats,Seats,usd,0,,
+ent,Enterprise,usd,20.00,150.00,400.00
+ent2,Enterprise 2,usd,31.00,250.00,200.00
+prepaid,Prepaid,usd,5.00,,
 """,
     "prices.csv": "price_id,plan_id,meter,endpoint,billing_scheme,tiers_mode,"
     "unit_amount,package_size,package_rounding,hard_limit\n"
@@ -55,6 +61,11 @@ jp_calls,jp,api_calls,,per_unit,,0.15,,,
 pack_up,pack,api_calls,,per_unit,,2.00,1000,up,
 pack_down,pack,tokens,,per_unit,,2.00,1000,down,
 flat_calls,flat,api_calls,,tiered,graduated,,,,5000
+seat_users,seats,users,,per_unit,,2.00,,,4
+seat_pages,seats,pages,,per_unit,,0.10,,,
+ent_calls,ent,api_calls,,per_unit,,0.05,,,
+ent2_calls,ent2,api_calls,,per_unit,,0.10,,,
+pre_calls,prepaid,api_calls,,per_unit,,0.01,,,
 """,
     "price_tiers.csv": """price_id,tier,up_to,unit_amount,flat_amount
 payg_calls,1,50000,0,0
@@ -78,6 +89,12 @@ acct_pack,Packages,usd,,1,false
 acct_flat,Flat,usd,,1,false
 acct_late,Starts in February,usd,,1,false
 acct_test,Internal QA,usd,,1,true
+acct_seats,Seats,usd,,1,false
+acct_ent,Enterprise,usd,,1,false
+acct_switch,Switches plan,usd,,1,false
+acct_churn,Churns,usd,,1,false
+acct_credit,Prepaid,usd,,1,false
+acct_entc,Enterprise with credits,usd,,1,false
 """,
     "account_plans.csv": """account_id,plan_id,valid_from,valid_to
 acct_payg,payg,2026-01-01,
@@ -91,8 +108,24 @@ acct_pack,pack,2026-01-01,
 acct_flat,flat,2026-01-01,
 acct_late,payg,2026-02-01,
 acct_test,pro,2026-01-01,
+acct_seats,seats,2026-01-01,
+acct_ent,ent,2026-01-01,
+acct_switch,ent,2026-01-01,2026-01-20
+acct_switch,ent2,2026-01-20,
+acct_churn,payg,2026-01-01,2026-01-10
+acct_churn,ent,2026-01-10,2026-01-20
+acct_credit,prepaid,2026-01-01,
+acct_entc,ent,2026-01-01,
 """,
-    "credit_grants.csv": "grant_id,account_id,amount,effective_at,expires_at\n",
+    "credit_grants.csv": """grant_id,account_id,amount,effective_at,expires_at
+gA,acct_credit,30.00,2026-01-10,2026-03-01
+gB,acct_credit,20.125,2026-01-01,
+gE_b,acct_entc,300.00,2026-01-01,
+gE_a,acct_entc,300.00,2026-01-01,
+gE_early,acct_entc,100.00,2025-12-01,
+gE_late,acct_entc,70.00,2026-02-01,2026-02-15
+g_test,acct_test,10.00,2026-01-01,
+""",
 }
 
 
@@ -220,11 +253,17 @@ def test_invoices_only_for_periods_starting_before_as_of(tmp_path, catalog):
     # every known non-test account with a plan in force in January has a January invoice
     assert sorted(a for a, p in result.invoices if p == JAN) == [
         "acct_change",
+        "acct_churn",
+        "acct_credit",
+        "acct_ent",
+        "acct_entc",
         "acct_eu",
         "acct_flat",
         "acct_pack",
         "acct_payg",
         "acct_pro",
+        "acct_seats",
+        "acct_switch",
     ]
 
 
@@ -430,6 +469,8 @@ def test_hard_limit_and_flat_fee_at_quantity_zero(tmp_path, catalog):
     tier_2 = usage_line(result, "acct_flat", JAN, "flat_calls", 2)
     assert (tier_2["quantity"], tier_2["amount"]) == (4000, Decimal("40.00"))
     assert result.invoices[("acct_flat", JAN)]["total"] == Decimal("45.00")
+    # P8: the excess is reported per (account, period, price, plan segment start): 8,000 - 5,000
+    assert result.hard_limit_excess == {("acct_flat", JAN, "flat_calls", JAN): Decimal(3000)}
     # February, no calls: tier 1 is reached at quantity 0, so its 5.00 flat fee is charged (P5)
     tier_1 = usage_line(result, "acct_flat", FEB, "flat_calls", 1)
     assert (tier_1["quantity"], tier_1["amount"]) == (0, Decimal("5.00"))
@@ -741,3 +782,315 @@ def test_gzip_and_parquet(tmp_path, catalog):
         "rows_quarantined": 1,
     }
     assert result.usage[("acct_payg", JAN, "api_calls", None)] == (Decimal("13.5"), 3)  # 10 + 2.5 + 1
+
+
+# ---------------------------------------------------------------------------------------------------------
+# P3 unique_count (3a: nulls ignored, values compared as their JSON text); P8 on a unique count
+# ---------------------------------------------------------------------------------------------------------
+
+
+def test_unique_count(tmp_path, catalog):
+    t = "2026-01-20T12:00:00Z"
+    rows = [
+        event("acct_seats", t, meter="users", event_id="1", endpoint="/a", properties={"user_id": "u1"}),
+        event("acct_seats", t, meter="users", event_id="2", endpoint="/b", properties={"user_id": "u1"}),
+        event("acct_seats", t, meter="users", event_id="3", endpoint="/a", properties={"user_id": "u2"}),
+        # json.dumps writes these as 1 and 1.0: two different JSON texts, so two different users
+        event("acct_seats", t, meter="users", event_id="4", properties={"user_id": 1}),
+        event("acct_seats", t, meter="users", event_id="5", properties={"user_id": 1.0}),
+        event("acct_seats", t, meter="users", event_id="6", properties={"user_id": "1"}),  # a string
+        event("acct_seats", t, meter="users", event_id="7", properties={"user_id": None}),  # null: ignored
+        event("acct_seats", t, meter="users", event_id="8"),  # absent: ignored
+        event("acct_seats", t, meter="users", event_id="9", properties={"user_id": "u3"}, status_code=500),
+        # endpoint as the unique field: the query string is dropped, absent endpoints are ignored
+        event("acct_seats", t, meter="pages", event_id="p1", endpoint="/x"),
+        event("acct_seats", t, meter="pages", event_id="p2", endpoint="/x?q=1"),
+        event("acct_seats", t, meter="pages", event_id="p3", endpoint="/y"),
+        event("acct_seats", t, meter="pages", event_id="p4"),
+    ]
+    result = compute([write_events(tmp_path, "e.ndjson", rows)], catalog)
+
+    # Usage facts: distinct values per (account, period, meter, endpoint); event_count counts every event.
+    assert result.usage[("acct_seats", JAN, "users", "/a")] == (2, 2)  # u1, u2
+    assert result.usage[("acct_seats", JAN, "users", "/b")] == (1, 1)  # u1
+    assert result.usage[("acct_seats", JAN, "users", None)] == (3, 5)  # 1, 1.0, "1"; null and absent ignored
+    assert result.usage[("acct_seats", JAN, "pages", "/x")] == (1, 2)
+    assert result.usage[("acct_seats", JAN, "pages", None)] == (0, 1)
+
+    # The price pools all endpoints: {"u1", "u2", 1, 1.0, "1"} = 5 users (not 2 + 1 + 3 = 6), capped at the
+    # hard limit 4: 4 x 2.00 = 8.00, excess 1. Pages: {/x, /y} = 2 x 0.10 = 0.20.
+    users = usage_line(result, "acct_seats", JAN, "seat_users")
+    assert (users["quantity"], users["amount"]) == (4, Decimal("8.00"))
+    assert result.hard_limit_excess == {("acct_seats", JAN, "seat_users", JAN): Decimal(1)}
+    pages = usage_line(result, "acct_seats", JAN, "seat_pages")
+    assert (pages["quantity"], pages["amount"]) == (2, Decimal("0.20"))
+    # base fee 0.00 + 8.00 + 0.20
+    assert result.invoices[("acct_seats", JAN)]["total"] == Decimal("8.20")
+
+
+def test_unique_count_from_parquet_properties_json_text(tmp_path, catalog):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = "2026-01-20T12:00:00Z"
+    table = pa.table(
+        {
+            "event_id": ["1", "2", "3", "4"],
+            "account_id": ["acct_seats"] * 4,
+            "meter": ["users"] * 4,
+            "timestamp": [t] * 4,
+            # JSON text in a string column is read as JSON: "u1", 1 and 1.0 are three users; null ignored
+            "properties": ['{"user_id":"u1"}', '{"user_id":1}', '{"user_id":1.0}', '{"user_id":null}'],
+        }
+    )
+    path = str(tmp_path / "e.parquet")
+    pq.write_table(table, path)
+    result = compute([path], catalog)
+    assert result.usage[("acct_seats", JAN, "users", None)] == (3, 4)
+    assert usage_line(result, "acct_seats", JAN, "seat_users")["amount"] == Decimal("6.00")  # 3 x 2.00
+
+
+# ---------------------------------------------------------------------------------------------------------
+# P10 cap, then minimum (plan ent: base fee 20.00, minimum 150.00, maximum 400.00, 0.05 a call)
+# ---------------------------------------------------------------------------------------------------------
+
+
+def by_type(result, account: str, period_start: date) -> dict[str, list[tuple]]:
+    out: dict[str, list[tuple]] = {}
+    for x in invoice_lines(result, account, period_start):
+        out.setdefault(x["line_type"], []).append((x["quantity"], x["amount"]))
+    return out
+
+
+def test_cap_and_minimum(tmp_path, catalog):
+    path = write_events(
+        tmp_path,
+        "e.ndjson",
+        [
+            event("acct_ent", "2026-01-20T00:00:00Z", 10_000),
+            event("acct_ent", "2026-02-20T00:00:00Z", 1_000),
+            event("acct_ent", "2026-03-20T00:00:00Z", 0, meter="unknown_thing"),  # March: no billable usage
+        ],
+    )
+    result = compute([path], catalog)
+    # January: usage 10,000 x 0.05 = 500.00 > 400.00: cap -(500.00 - 400.00) = -100.00;
+    # then 20.00 + 500.00 - 100.00 = 420.00 is not below 150.00: no minimum. Total 420.00.
+    assert by_type(result, "acct_ent", JAN) == {
+        "base_fee": [(1, Decimal("20.00"))],
+        "usage": [(10_000, Decimal("500.00"))],
+        "cap": [(1, Decimal("-100.00"))],
+    }
+    assert result.invoices[("acct_ent", JAN)]["total"] == Decimal("420.00")
+    # February: usage 1,000 x 0.05 = 50.00, no cap; minimum 150.00 - (20.00 + 50.00) = 80.00. Total 150.00.
+    assert by_type(result, "acct_ent", FEB) == {
+        "base_fee": [(1, Decimal("20.00"))],
+        "usage": [(1_000, Decimal("50.00"))],
+        "minimum": [(1, Decimal("80.00"))],
+    }
+    assert result.invoices[("acct_ent", FEB)]["total"] == Decimal("150.00")
+    # March: no usage (quantity 0, amount 0: omitted); minimum 150.00 - 20.00 = 130.00
+    march = date(2026, 3, 1)
+    assert by_type(result, "acct_ent", march) == {
+        "base_fee": [(1, Decimal("20.00"))],
+        "minimum": [(1, Decimal("130.00"))],
+    }
+    assert result.invoices[("acct_ent", march)]["total"] == Decimal("150.00")
+    cap = next(x for x in result.lines if x["line_type"] == "cap")
+    assert (cap["price_id"], cap["tier"], cap["meter"], cap["endpoint"], cap["plan_id"]) == (
+        None,
+        None,
+        None,
+        None,
+        "ent",
+    )
+
+
+def test_cap_and_minimum_on_a_plan_change(tmp_path, catalog):
+    # acct_switch: ent 01-01 .. 01-20 (19 days), then ent2 from 01-20 (12 days): base fee 31.00,
+    # minimum 250.00, maximum 200.00, 0.10 a call. The plan on the period's last day (01-31) is ent2.
+    path = write_events(
+        tmp_path,
+        "e.ndjson",
+        [
+            event("acct_switch", "2026-01-05T00:00:00Z", 3_000),  # ent: 3,000 x 0.05 = 150.00
+            event("acct_switch", "2026-01-25T00:00:00Z", 1_000),  # ent2: 1,000 x 0.10 = 100.00
+        ],
+    )
+    result = compute([path], catalog)
+    lines = invoice_lines(result, "acct_switch", JAN)
+    got = sorted((x["line_type"], x["plan_id"], x["amount"]) for x in lines)
+    assert got == [
+        ("base_fee", "ent", Decimal("12.26")),  # 20.00 x 19/31 = 12.258... -> 12.26
+        ("base_fee", "ent2", Decimal("12.00")),  # 31.00 x 12/31 = 12.00
+        # usage over both segments 150.00 + 100.00 = 250.00 > ent2's 200.00 (ent's 400.00 does not apply)
+        ("cap", "ent2", Decimal("-50.00")),
+        # ent2's minimum, not prorated: 250.00 - (12.26 + 12.00 + 250.00 - 50.00 = 224.26) = 25.74
+        ("minimum", "ent2", Decimal("25.74")),
+        ("usage", "ent", Decimal("150.00")),
+        ("usage", "ent2", Decimal("100.00")),
+    ]
+    # 12.26 + 12.00 + 150.00 + 100.00 - 50.00 + 25.74
+    assert result.invoices[("acct_switch", JAN)]["total"] == Decimal("250.00")
+
+
+def test_minimum_from_the_last_plan_when_none_is_in_force_on_the_last_day(tmp_path, catalog):
+    # acct_churn: payg 01-01 .. 01-10, ent 01-10 .. 01-20, nothing on 01-31: the last plan in force is ent.
+    path = write_events(
+        tmp_path,
+        "e.ndjson",
+        [
+            event("acct_churn", "2026-01-05T00:00:00Z", 60_000),  # payg: 10,000 above 50,000 x 0.001 = 10.00
+            event("acct_churn", "2026-01-15T00:00:00Z", 100),  # ent: 100 x 0.05 = 5.00
+        ],
+    )
+    result = compute([path], catalog)
+    lines = invoice_lines(result, "acct_churn", JAN)
+    got = sorted((x["line_type"], x["plan_id"], x["tier"], x["amount"]) for x in lines)
+    assert got == [
+        ("base_fee", "ent", None, Decimal("6.45")),  # 20.00 x 10/31 = 6.4516... -> 6.45
+        ("base_fee", "payg", None, Decimal("0.00")),
+        # ent's minimum, not prorated: 150.00 - (0.00 + 6.45 + 0.00 + 10.00 + 5.00) = 128.55
+        ("minimum", "ent", None, Decimal("128.55")),
+        ("usage", "ent", None, Decimal("5.00")),
+        ("usage", "payg", 1, Decimal("0.00")),
+        ("usage", "payg", 2, Decimal("10.00")),
+    ]
+    assert result.invoices[("acct_churn", JAN)]["total"] == Decimal("150.00")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# P11 credits and their balances
+# ---------------------------------------------------------------------------------------------------------
+
+
+def credit_lines(result, account: str, period_start: date) -> list[tuple]:
+    return [
+        (x["grant_id"], x["amount"], x["unit_amount"])
+        for x in invoice_lines(result, account, period_start)
+        if x["line_type"] == "credit"
+    ]
+
+
+def header(result, account: str, period_start: date) -> tuple:
+    invoice = result.invoices[(account, period_start)]
+    return invoice["subtotal"], invoice["credits_applied"], invoice["total"], invoice["line_count"]
+
+
+def balance(result, grant_id: str, period_start: date) -> tuple:
+    row = result.credit_balances[(grant_id, period_start)]
+    return row["opening_balance"], row["used"], row["expired"], row["closing_balance"]
+
+
+def test_credits_two_grants(tmp_path, catalog):
+    # acct_credit, plan prepaid: base fee 5.00 (never credited), 0.01 a call.
+    # gA 30.00, effective 01-10, expires 03-01 (= the February period's end);
+    # gB 20.125, effective 01-01, never expires.
+    path = write_events(
+        tmp_path,
+        "e.ndjson",
+        [
+            event("acct_credit", "2026-01-20T00:00:00Z", 1_500),  # 15.00
+            event("acct_credit", "2026-02-20T00:00:00Z", 2_000),  # 20.00
+            event("acct_credit", "2026-03-20T00:00:00Z", 1_000),  # 10.00
+        ],
+    )
+    result = compute([path], catalog)
+    march = date(2026, 3, 1)
+
+    # January: creditable 15.00. Both grants usable; gA expires first so it goes first although gB took
+    # effect earlier: gA 15.00 (15.00 left), gB nothing. Subtotal 5.00 + 15.00 = 20.00, total 5.00.
+    assert credit_lines(result, "acct_credit", JAN) == [("gA", Decimal("-15.00"), Decimal("-15.00"))]
+    assert header(result, "acct_credit", JAN) == (Decimal("20.00"), Decimal("15.00"), Decimal("5.00"), 3)
+    assert balance(result, "gA", JAN) == (Decimal("30.00"), Decimal("15.00"), 0, Decimal("15.00"))
+    assert balance(result, "gB", JAN) == (Decimal("20.125"), 0, 0, Decimal("20.125"))
+
+    # February (period_end 03-01): gA expires exactly at period end, so it is not usable (expires_at must be
+    # after period_end) and its 15.00 is lost. gB pays min(20.125, 20.00) = 20.00, 0.125 left.
+    # Subtotal 5.00 + 20.00 = 25.00, total 5.00.
+    assert credit_lines(result, "acct_credit", FEB) == [("gB", Decimal("-20.00"), Decimal("-20.00"))]
+    assert header(result, "acct_credit", FEB) == (Decimal("25.00"), Decimal("20.00"), Decimal("5.00"), 3)
+    assert balance(result, "gA", FEB) == (Decimal("15.00"), 0, Decimal("15.00"), 0)
+    assert balance(result, "gB", FEB) == (Decimal("20.125"), Decimal("20.00"), 0, Decimal("0.125"))
+
+    # March: gA has no row any more (expired before the period starts). gB pays its last 0.125, billed as
+    # -0.13 (half away from zero); unit_amount keeps -0.125. Subtotal 15.00, credits 0.13, total 14.87.
+    assert credit_lines(result, "acct_credit", march) == [("gB", Decimal("-0.13"), Decimal("-0.125"))]
+    assert header(result, "acct_credit", march) == (Decimal("15.00"), Decimal("0.13"), Decimal("14.87"), 3)
+    assert ("gA", march) not in result.credit_balances
+    assert balance(result, "gB", march) == (Decimal("0.125"), Decimal("0.125"), 0, 0)
+
+    # credit lines: quantity 1, no price, tier, meter or endpoint
+    line = next(x for x in result.lines if x["line_type"] == "credit")
+    assert (line["quantity"], line["price_id"], line["tier"], line["meter"], line["endpoint"]) == (
+        1,
+        None,
+        None,
+        None,
+        None,
+    )
+    # test accounts get no invoices, hence no credits and no balance rows
+    assert not [k for k in result.credit_balances if k[0] == "g_test"]
+
+
+def test_credits_pay_usage_after_the_cap_never_base_fees_or_minimums(tmp_path, catalog):
+    # acct_entc, plan ent (base 20.00, minimum 150.00, maximum 400.00, 0.05 a call). Never-expiring grants
+    # gE_early 100.00 (effective 2025-12-01), gE_a and gE_b 300.00 each (effective 01-01: grant_id decides);
+    # gE_late 70.00, effective 02-01, expires 02-15.
+    path = write_events(
+        tmp_path,
+        "e.ndjson",
+        [
+            event("acct_entc", "2026-01-20T00:00:00Z", 10_000),  # 500.00, capped at 400.00
+            event("acct_entc", "2026-02-20T00:00:00Z", 1_000),  # 50.00, minimum 80.00
+        ],
+    )
+    result = compute([path], catalog)
+
+    # January: creditable = usage 500.00 + cap -100.00 = 400.00 (the 20.00 base fee is not creditable).
+    # Order: all never expire -> effective_at: gE_early 100.00, then gE_a (before gE_b) 300.00.
+    assert credit_lines(result, "acct_entc", JAN) == [
+        ("gE_early", Decimal("-100.00"), Decimal("-100.00")),
+        ("gE_a", Decimal("-300.00"), Decimal("-300.00")),
+    ]
+    # subtotal 20.00 + 500.00 - 100.00 = 420.00; credits 400.00; total 20.00; lines: base, usage, cap, 2 credits
+    assert header(result, "acct_entc", JAN) == (Decimal("420.00"), Decimal("400.00"), Decimal("20.00"), 5)
+    assert balance(result, "gE_b", JAN) == (Decimal("300.00"), 0, 0, Decimal("300.00"))
+    assert ("gE_late", JAN) not in result.credit_balances  # effective 02-01, not before January's end
+
+    # February: creditable = usage 50.00 (the 80.00 minimum is not creditable): gE_b 50.00, 250.00 left.
+    # gE_late (expires 02-15, before period_end 03-01) is never usable: its 70.00 expires.
+    assert credit_lines(result, "acct_entc", FEB) == [("gE_b", Decimal("-50.00"), Decimal("-50.00"))]
+    # subtotal 20.00 + 50.00 + 80.00 = 150.00; credits 50.00; total 100.00
+    assert header(result, "acct_entc", FEB) == (Decimal("150.00"), Decimal("50.00"), Decimal("100.00"), 4)
+    assert balance(result, "gE_b", FEB) == (Decimal("300.00"), Decimal("50.00"), 0, Decimal("250.00"))
+    assert balance(result, "gE_late", FEB) == (Decimal("70.00"), 0, Decimal("70.00"), 0)
+    # exhausted grants keep a (zero) row while they are in force
+    assert balance(result, "gE_early", FEB) == (0, 0, 0, 0)
+    assert balance(result, "gE_a", FEB) == (0, 0, 0, 0)
+    assert {k[1] for k in result.credit_balances if k[0].startswith("gE")} == {JAN, FEB}
+
+
+def test_every_invoice_reconciles(tmp_path, catalog):
+    """Invariants over a mixed run: subtotal = non-credit lines, credits_applied = -credit lines,
+    total = subtotal - credits_applied, line_count = lines; balances chain from one period to the next."""
+    rows = [
+        event(a, f"2026-{m:02d}-20T00:00:00Z", 2_500, event_id=f"{a}-{m}")
+        for a in ("acct_credit", "acct_entc", "acct_ent", "acct_switch", "acct_pro")
+        for m in (1, 2, 3)
+    ]
+    result = compute([write_events(tmp_path, "e.ndjson", rows)], catalog)
+    for (account, period_start), invoice in result.invoices.items():
+        lines = invoice_lines(result, account, period_start)
+        non_credit = sum(x["amount"] for x in lines if x["line_type"] != "credit")
+        credits = -sum(x["amount"] for x in lines if x["line_type"] == "credit")
+        assert invoice["subtotal"] == non_credit
+        assert invoice["credits_applied"] == credits >= 0
+        assert invoice["total"] == invoice["subtotal"] - invoice["credits_applied"]
+        assert invoice["line_count"] == len(lines)
+    by_grant: dict[str, list] = {}
+    for (grant_id, _period_start), row in sorted(result.credit_balances.items()):
+        assert row["closing_balance"] == row["opening_balance"] - row["used"] - row["expired"] >= 0
+        by_grant.setdefault(grant_id, []).append(row)
+    for rows_of_grant in by_grant.values():
+        for before, after in zip(rows_of_grant, rows_of_grant[1:], strict=False):
+            assert after["opening_balance"] == before["closing_balance"]
