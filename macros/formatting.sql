@@ -36,5 +36,9 @@
 {#- "1 call", "70,000 calls", "2.5 GB": lower-case unit labels take an s when the quantity is not 1. -#}
 {% macro format_units(quantity, unit_label) -%}
     ({{ usage_billing.format_number(quantity) }} || ' ' || coalesce({{ unit_label }}, 'unit')
-        || case when {{ quantity }} <> 1 and regexp_matches(coalesce({{ unit_label }}, 'unit'), '[a-z]$') then 's' else '' end)
+        || case
+            when {{ quantity }} = 1 or not regexp_matches(coalesce({{ unit_label }}, 'unit'), '[a-z]$') then ''
+            when regexp_matches({{ unit_label }}, '(s|x|ch|sh)$') then 'es'
+            else 's'
+        end)
 {%- endmacro %}
