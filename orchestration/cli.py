@@ -121,6 +121,59 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """Run the stripe_push asset in process (the same asset as push_job in the UI)."""
+    _absolutise_env()
+    import dagster as dg
+
+    from orchestration.assets.stripe import RECONCILIATION_CHECK, stripe_push
+    from orchestration.resources import stripe_resource
+
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "ops": {
+            "stripe_push": {"config": {"period": args.period, "dry_run": args.dry_run, "live": args.live}}
+        },
+    }
+    result = dg.materialize(
+        [stripe_push],
+        resources={"stripe": stripe_resource()},
+        run_config=run_config,
+        instance=_instance(),
+        raise_on_error=False,
+    )
+    for materialization in result.asset_materializations_for_node("stripe_push"):
+        summary = materialization.metadata.get("summary")
+        if summary is not None:
+            print(str(summary.value).strip().strip("`").strip())
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                failure = event.step_failure_data.user_failure_data
+                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
+                summary = failure.metadata.get("summary") if failure else None
+                if summary is not None:
+                    print(str(summary.value).strip().strip("`").strip())
+        sys.stderr.write(f"push failed (run {result.run_id})\n")
+        return 1
+    failed_checks = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == RECONCILIATION_CHECK and not e.passed
+    ]
+    if failed_checks:
+        sys.stderr.write("reconciliation with Stripe failed: see marts.stripe_reconciliation\n")
+        return 1
+    return 0
+
+
+def cmd_local_stripe(args: argparse.Namespace) -> int:
+    from orchestration.stripe.local_server import serve
+
+    serve(port=args.port, idempotency_ttl=args.idempotency_ttl, access_log=not args.quiet)
+    return 0
+
+
 def cmd_generate_events(args: argparse.Namespace) -> int:
     from orchestration.events.generator import generate_events
 
@@ -177,6 +230,25 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)
     summary.set_defaults(func=cmd_summary)
+
+    push = sub.add_parser(
+        "push",
+        help="Push a month's final invoices to Stripe exactly once (STRIPE_API_KEY, STRIPE_API_BASE).",
+    )
+    push.add_argument("--period", required=True, help="YYYY-MM: invoices whose period starts in this month.")
+    push.add_argument("--dry-run", action="store_true", help="Print what would be sent; send nothing.")
+    push.add_argument("--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_).")
+    push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    push.set_defaults(func=cmd_push)
+
+    local_stripe = sub.add_parser(
+        "local-stripe",
+        help="Run the local Stripe-API-compatible server on 127.0.0.1 in the foreground (see docs/stripe.md).",
+    )
+    from orchestration.stripe.local_server import add_arguments
+
+    add_arguments(local_stripe)
+    local_stripe.set_defaults(func=cmd_local_stripe)
 
     gen = sub.add_parser(
         "generate-events", help="Write synthetic, realistic usage events (deterministic per seed)."

@@ -1,4 +1,4 @@
-"""Resources shared by the assets: the dbt CLI bound to this repository's project."""
+"""Resources shared by the assets: the dbt CLI bound to this repository's project, and Stripe."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import dagster as dg
 from dagster_dbt import DbtCliResource
 
 from orchestration.project import dbt_project
@@ -89,3 +90,41 @@ def stage_catalog() -> str | None:
     for name in CATALOG_FILES:
         shutil.copyfile(source_dir / name, staged / name)
     return str(staged.relative_to(project_dir))
+
+
+class StripeResource(dg.ConfigurableResource):
+    """Where and how the push talks to Stripe. The key comes from the environment only
+    (`dg.EnvVar("STRIPE_API_KEY")`); it is never part of run config, logs or metadata."""
+
+    api_key: str | None = None
+    api_base: str = "https://api.stripe.com"
+    max_network_retries: int = 5
+    retry_delay_seconds: float = 0.5
+
+    def client(self, *, live: bool = False):
+        from orchestration.stripe.client import StripeApi
+
+        return StripeApi(
+            self.api_key or "",
+            api_base=self.api_base,
+            live=live,
+            max_network_retries=self.max_network_retries,
+            retry_delay=self.retry_delay_seconds,
+        )
+
+
+def stripe_resource() -> StripeResource:
+    """STRIPE_API_KEY and STRIPE_API_BASE from the environment (default: api.stripe.com).
+
+    Unset variables are left out rather than passed as `EnvVar`s, which Dagster would refuse to
+    resolve: a dry run needs no key, and the push says plainly that the key is missing."""
+    settings = {}
+    if os.environ.get("STRIPE_API_KEY"):
+        settings["api_key"] = dg.EnvVar("STRIPE_API_KEY")
+    if os.environ.get("STRIPE_API_BASE"):
+        settings["api_base"] = dg.EnvVar("STRIPE_API_BASE")
+    if os.environ.get("USAGE_BILLING_STRIPE_RETRIES"):
+        settings["max_network_retries"] = int(os.environ["USAGE_BILLING_STRIPE_RETRIES"])
+    if os.environ.get("USAGE_BILLING_STRIPE_RETRY_DELAY"):
+        settings["retry_delay_seconds"] = float(os.environ["USAGE_BILLING_STRIPE_RETRY_DELAY"])
+    return StripeResource(**settings)

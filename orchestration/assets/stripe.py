@@ -1,0 +1,101 @@
+"""The Stripe push as a Dagster asset, with the read-back reconciliation as its asset check.
+
+`usage-billing push --period YYYY-MM` runs this asset in process; the UI runs it through `push_job`
+with the same run config (`ops: {stripe_push: {config: {period: "2026-01"}}}`).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from orchestration.project import duckdb_path
+from orchestration.resources import StripeResource
+from orchestration.stripe.client import StripeSetupError
+from orchestration.stripe.push import PushReport, push_period
+from orchestration.stripe.reconcile import PROBLEM_STATUSES, reconcile
+
+RECONCILIATION_CHECK = "stripe_reconciliation"
+
+
+class StripePushConfig(dg.Config):
+    period: str = Field(description="Push the final invoices whose period starts in this month (YYYY-MM).")
+    dry_run: bool = Field(default=False, description="Print what would be sent; send and record nothing.")
+    live: bool = Field(default=False, description="Allow a live-mode key (sk_live_/rk_live_).")
+
+
+def _metadata(report: PushReport) -> dict:
+    pushed = report.with_status("pushed")
+    return {
+        "period": report.period,
+        "dry_run": report.dry_run,
+        "invoices_pushed": len(pushed),
+        "invoices_skipped": len(report.with_status("skipped")),
+        "invoices_failed": len(report.failed),
+        "amount_pushed": ", ".join(f"{v} {k.upper()}" for k, v in sorted(report.pushed_amounts().items()))
+        or "0",
+        "items_created": sum(o.items_created for o in pushed),
+        "stripe_requests": report.requests,
+        "stripe_invoice_ids": dg.MetadataValue.json(
+            {o.invoice.invoice_id: o.stripe_invoice_id for o in pushed if o.stripe_invoice_id}
+        ),
+        "failures": dg.MetadataValue.json({o.invoice.invoice_id: o.reason for o in report.failed}),
+        "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
+    }
+
+
+@dg.asset(
+    key="stripe_push",
+    deps=[dg.AssetKey(["fct_invoice_lines"]), dg.AssetKey(["fct_invoices"])],
+    group_name="stripe",
+    kinds={"stripe", "python"},
+    description=(
+        "Final invoices of a month pushed to Stripe exactly once (invoice items, invoice, finalize), "
+        "recorded in ledger.stripe_push_lines and ledger.stripe_push_invoices, then read back into "
+        "marts.stripe_reconciliation."
+    ),
+    check_specs=[
+        dg.AssetCheckSpec(
+            RECONCILIATION_CHECK,
+            asset="stripe_push",
+            description="Every pushed invoice is in Stripe, finalized, with the warehouse total.",
+        )
+    ],
+)
+def stripe_push(context: dg.AssetExecutionContext, config: StripePushConfig, stripe: StripeResource):
+    db_path = duckdb_path()
+    try:
+        api = None if config.dry_run else stripe.client(live=config.live)
+        report = push_period(db_path, config.period, api=api, dry_run=config.dry_run, log=context.log.info)
+    except (StripeSetupError, ValueError) as e:
+        raise dg.Failure(description=str(e)) from None
+    metadata = _metadata(report)
+    if config.dry_run:
+        context.log.info(report.summary())
+        yield dg.MaterializeResult(metadata=metadata)
+        yield dg.AssetCheckResult(check_name=RECONCILIATION_CHECK, passed=True, metadata={"dry_run": True})
+        return
+    rows = reconcile(db_path, report, api)
+    problems = [r for r in rows if r.status in PROBLEM_STATUSES]
+    context.log.info(report.summary())
+    if report.failed:
+        raise dg.Failure(
+            description=(
+                f"{len(report.failed)} invoice(s) failed to push: "
+                + "; ".join(f"{o.invoice.invoice_id}: {o.reason}" for o in report.failed)
+            ),
+            metadata=metadata,
+        )
+    yield dg.MaterializeResult(metadata=metadata)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    yield dg.AssetCheckResult(
+        check_name=RECONCILIATION_CHECK,
+        passed=not problems,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            **{f"invoices_{status}": n for status, n in sorted(counts.items())},
+            "problems": dg.MetadataValue.json({r.invoice_id: f"{r.status}: {r.reason}" for r in problems}),
+        },
+    )
