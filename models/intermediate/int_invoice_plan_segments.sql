@@ -1,3 +1,4 @@
+{%- do ref('int_catalog_errors') -%}  {#- never price on a broken catalog -#}
 {#- P2 + P9: the invoices that exist, one per (account, period) overlapping a plan assignment and
     starting before as_of, split into plan segments (the part of the period each plan covers).
     Test accounts get no invoices. -#}

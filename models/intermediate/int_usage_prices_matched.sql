@@ -1,3 +1,4 @@
+{%- do ref('int_catalog_errors') -%}  {#- never price on a broken catalog -#}
 {#- Billable usage of non-test accounts matched to the price that bills it (P4), or to the E5
     reason it is not billed: unknown_account, unknown_meter, outside_plan, no_price, in that order.
     P4: in the plan in force on the usage day, an exact endpoint beats the longest prefix pattern

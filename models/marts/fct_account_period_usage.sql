@@ -1,6 +1,6 @@
 {#- Billable usage per account, period (from the account's anchor day, P1), meter and endpoint.
     Includes test and unknown accounts (anchor day 1 for unknown ones, §3a); units is the meter's
-    aggregation (sum, count or max; unknown meters sum). -#}
+    aggregation (sum, count, max or distinct values; unknown meters sum). -#}
 with
 
 daily_usage as (
@@ -27,6 +27,8 @@ final as (
         case max(meters.aggregation)
             when 'count' then cast(sum(daily_usage.event_count) as {{ usage_billing.type_quantity() }})
             when 'max' then max(daily_usage.units_max)
+            when 'unique_count'
+                then cast(count(distinct daily_usage.unique_value) as {{ usage_billing.type_quantity() }})
             else sum(daily_usage.units_sum)
         end as units,
         cast(sum(daily_usage.event_count) as {{ dbt.type_bigint() }}) as event_count
