@@ -4,8 +4,6 @@
 with the same run config (`ops: {stripe_push: {config: {period: "2026-01"}}}`).
 """
 
-from __future__ import annotations
-
 import dagster as dg
 from pydantic import Field
 

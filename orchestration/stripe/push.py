@@ -32,7 +32,7 @@ from typing import Any
 import stripe
 
 from orchestration.stripe.client import StripeApi, StripeSetupError, describe_error
-from orchestration.stripe.ledger import Ledger, Line, WarehouseInvoice, read_final_invoices
+from orchestration.stripe.ledger import Ledger, Line, WarehouseInvoice, from_minor, read_final_invoices
 
 KEY_PREFIX = "usage-billing"
 
@@ -73,10 +73,12 @@ class PushReport:
         return self.with_status("failed")
 
     def pushed_amounts(self) -> dict[str, Decimal]:
-        totals: dict[str, Decimal] = {}
+        """currency → amount pushed, in major units with the currency's minor digits."""
+        minor: dict[str, tuple[int, int]] = {}
         for o in self.with_status("pushed"):
-            totals[o.invoice.currency] = totals.get(o.invoice.currency, Decimal(0)) + o.invoice.total
-        return totals
+            total, _ = minor.get(o.invoice.currency, (0, o.invoice.minor_units))
+            minor[o.invoice.currency] = (total + o.invoice.total_minor, o.invoice.minor_units)
+        return {currency: from_minor(total, units) for currency, (total, units) in minor.items()}
 
     def summary(self) -> str:
         head = f"Stripe push {self.period}" + (" (dry run: nothing sent)" if self.dry_run else "")
@@ -86,8 +88,8 @@ class PushReport:
             if self.with_status(s) or s != "planned"
         )
         lines = [f"{head}: {len(self.outcomes)} final invoice(s): {counts}"]
-        for currency, amount in sorted(self.pushed_amounts().items()):
-            lines.append(f"  pushed {amount:,} {currency.upper()}")
+        for currency, pushed in sorted(self.pushed_amounts().items()):
+            lines.append(f"  pushed {pushed:,} {currency.upper()}")
         for o in self.outcomes:
             ids = " ".join(x for x in (o.stripe_customer_id, o.stripe_invoice_id) if x)
             detail = o.reason or (
@@ -95,12 +97,17 @@ class PushReport:
             )
             lines.append(
                 f"  {o.invoice.invoice_id}  {o.invoice.account_id}  {o.invoice.period_start}  "
-                f"{o.invoice.total:,} {o.invoice.currency.upper()}  {o.status}  {ids}  {detail}".rstrip()
+                f"{amount(o.invoice)} {o.invoice.currency.upper()}  {o.status}  {ids}  {detail}".rstrip()
             )
         if self.plan:
             lines.append("Would send:")
             lines.extend(f"  {line}" for line in self.plan)
         return "\n".join(lines)
+
+
+def amount(invoice: WarehouseInvoice) -> str:
+    """The invoice total with its currency's minor digits: 98.50 (USD), 2,500 (JPY)."""
+    return f"{from_minor(invoice.total_minor, invoice.minor_units):,}"
 
 
 def _plain(value: Decimal | None) -> str:
@@ -209,7 +216,7 @@ class Pusher:
             )
             self.log(
                 f"{invoice.invoice_id} ({invoice.account_id}, {invoice.period_start}, "
-                f"{invoice.total} {invoice.currency.upper()}): {outcome.status}"
+                f"{amount(invoice)} {invoice.currency.upper()}): {outcome.status}"
                 + (f": {outcome.reason}" if outcome.reason else "")
                 + (f" → {outcome.stripe_invoice_id}" if outcome.stripe_invoice_id else "")
             )
