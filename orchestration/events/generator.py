@@ -16,13 +16,22 @@ Skew model
     * Accounts: Zipf weights ``1 / rank ** 1.1``.  The catalog's accounts are shuffled into the top
       ``2 x catalog size`` ranks (so the demo accounts carry traffic); the generated ``acct_NNNNNN`` fill
       the other ranks at random.  With 500 accounts the top 10 % carry about 70 % of the events.
-    * Meters (from the catalog's meters.csv): api_calls ~80 % (units absent, ``1``, ``null`` or ``"1"``,
-      rarely 0 or a small batch), tokens ~10 % (log-normal integers), compute_seconds ~6 % (multiples of
-      0.125 or of 0.001), storage_gb ~4 % (decimals, up to 6 fraction digits); any other catalog meter
+    * Meters (from the catalog's meters.csv, with their ``aggregation`` and ``unique_field``): api_calls
+      ~80 % (units absent, ``1``, ``null`` or ``"1"``, rarely 0 or a small batch), tokens ~10 % (log-normal
+      integers), compute_seconds ~6 % (multiples of 0.125 or of 0.001), storage_gb ~4 % (decimals, up to 6
+      fraction digits).  Other meters by aggregation: ``count`` ~2 % with arbitrary units (0, whole numbers,
+      up to 3 fraction digits: the aggregation ignores them); ``unique_count`` ~3 %: over
+      ``properties.<key>`` (a dotted key nests objects) each event's value comes from a per-account pool of
+      3..40 JSON strings ``"u_<i>"`` (~90 %), else one of the JSON numbers ``1``, ``1.0``, ``2``, ``7.5``
+      (``1`` and ``1.0`` are different values), the string ``"1"``, ``null``, no properties at all, or
+      properties without the key; over ``endpoint`` the endpoints vary like api_calls'.  Any other meter
       gets ~1 % with api_calls-like units.  Units are sometimes numeric strings (``"0.125"``).  Each meter
       has its own endpoint mix (``/v1/search``, ``/v1/search?q=shoes``, ``/v1/ai/chat``, ``/v1/ai/embed``,
       ``/v1/users``, ``/v1/export``, ...); a few endpoints are absent or ``""``.  ``properties`` vary by
       meter; ~1 % of api_calls carry a note with quotes, a backslash, a tab and UTF-8 text (escaping test).
+    * Batch reporters: ~15 % of the accounts (and, with ``write_catalog``, the busiest generated account on
+      each usd plan) send ~80 % of their api_calls as batches of 50..1,000 units, so hard limits and caps
+      are reached; the second-busiest generated account on each plan is not a batch reporter (minimums).
     * Time: days weighted by a growth trend and quieter weekends, hours by a diurnal curve peaking at
       15:00 UTC.  Timestamps are written in mixed ISO-8601 styles of the same UTC instant: ``T`` or space,
       0/3/6/9 fraction digits, ``Z``, no offset, ``+02:00``, ``+0530``, ``-07``, ``+1400``, ...
@@ -214,6 +223,38 @@ _METER_PROFILES: dict[str, dict] = {
     },
 }
 _OTHER_METER_WEIGHT = 0.01
+# Catalog meters without a profile of their own get one by their aggregation (meters.csv).
+_AGGREGATION_PROFILES: dict[str, dict] = {
+    # count meters: the units are arbitrary (the aggregation ignores them)
+    "count": {
+        "weight": 0.02,
+        "endpoints": {"/v1/export": 0.75, "/v1/jobs/run": 0.10, None: 0.15},
+        "units": "arbitrary",
+        "props": {-1: 0.6, 6: 0.4},
+    },
+    # unique_count meters: with unique_field properties.<key>, the properties come from a per-account pool
+    # of values (see _UNIQUE_*); with unique_field endpoint, the endpoints vary like api_calls'
+    "unique_count": {
+        "weight": 0.03,
+        "endpoints": {"/v1/users": 0.45, "/v1/users?limit=50": 0.10, "/v1/search": 0.15, None: 0.30},
+        "units": "calls",
+        "props": {-1: 0.85, 0: 0.10, 1: 0.05},
+    },
+}
+# unique_count over properties.<key>: ~90 % of the events carry a JSON string "u_<i>" from the account's pool
+# (3..40 of _UNIQUE_POOL values), the rest one of these JSON values (numbers 1 and 1.0 are different values,
+# and so are 1 and "1"; null is ignored), or no value at all (no properties, or properties without the key)
+_UNIQUE_POOL = 1000
+_UNIQUE_SPECIAL: list[tuple[object, float]] = [
+    (1, 0.015),
+    (1.0, 0.015),
+    (2, 0.005),
+    (7.5, 0.005),
+    ("1", 0.01),
+    (None, 0.03),
+]
+_UNIQUE_NO_PROPERTIES = 0.01
+_UNIQUE_OTHER_KEY = 0.01
 
 # (suffix, minutes east of UTC, probability)
 _OFFSETS = [
@@ -314,13 +355,55 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
-def _load_catalog(catalog_dir: Path) -> tuple[pd.DataFrame, list[str], pd.DataFrame]:
+def _load_catalog(catalog_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """accounts.csv, meters.csv (meter, aggregation, unique_field; first row per meter) and plans.csv."""
     accounts = _read_csv(catalog_dir / "accounts.csv")
-    meters = _read_csv(catalog_dir / "meters.csv")["meter"].str.strip().tolist()
+    meters = _read_csv(catalog_dir / "meters.csv")
+    for col in ("meter", "aggregation", "unique_field"):
+        meters[col] = meters[col].str.strip() if col in meters else ""
+    meters = meters.drop_duplicates("meter").reset_index(drop=True)
     plans = _read_csv(catalog_dir / "plans.csv") if (catalog_dir / "plans.csv").exists() else pd.DataFrame()
-    if not meters:
+    if meters.empty:
         raise ValueError(f"{catalog_dir / 'meters.csv'} has no meters")
     return accounts, meters, plans
+
+
+def _nest(path: list[str], value: object) -> dict:
+    """{"a": {"b": value}} for the path ["a", "b"]."""
+    out: object = value
+    for key in reversed(path):
+        out = {key: out}
+    return out
+
+
+def _meter_profiles(meters: pd.DataFrame) -> tuple[list[dict], list[str]]:
+    """A profile per catalog meter (its own, else its aggregation's, else api_calls-like at 1 %), and the
+    properties table: the static ``_PROPS`` followed, for each unique_count meter over ``properties.<key>``,
+    by a block of ``_UNIQUE_POOL`` pooled values, the ``_UNIQUE_SPECIAL`` values and one object without
+    the key.  A profile's ``unique_block`` is the start of its block in that table (None = no block)."""
+    table = list(_PROPS)
+    profiles = []
+    for m, aggregation, unique_field in meters[["meter", "aggregation", "unique_field"]].itertuples(
+        index=False
+    ):
+        base = _METER_PROFILES.get(m) or _AGGREGATION_PROFILES.get(aggregation)
+        if base is None:
+            base = {**_METER_PROFILES["api_calls"], "weight": _OTHER_METER_WEIGHT}
+        prof = {**base, "unique_block": None}
+        if aggregation == "unique_count" and unique_field == "endpoint":
+            prof["endpoints"] = _METER_PROFILES["api_calls"]["endpoints"]
+        if (
+            aggregation == "unique_count"
+            and unique_field.startswith("properties.")
+            and len(unique_field) > 11
+        ):
+            path = unique_field[len("properties.") :].split(".")
+            prof["unique_block"] = len(table)
+            table += [_j(_nest(path, f"u_{i}")) for i in range(_UNIQUE_POOL)]
+            table += [_j(_nest(path, value)) for value, _ in _UNIQUE_SPECIAL]
+            table.append(_j({"source": "sso"} if path[0] != "source" else {"origin": "sso"}))
+        profiles.append(prof)
+    return profiles, table
 
 
 def _month_add(d: dt.date, months: int) -> dt.date:
@@ -378,7 +461,10 @@ def generate_events(
     (original rows kept byte for byte) by the generated accounts: usd, anchor day 1 (40 %) or 1..28, a usd
     plan from plans.csv starting at ``start`` (85 %) or up to 4 weeks later; 12 % change plan on a day other
     than the 1st, 3 % end their plan (valid_to exclusive, no overlaps).  Events before an account's
-    valid_from are therefore realistic ``outside_plan`` usage.
+    valid_from are therefore realistic ``outside_plan`` usage.  The 2 busiest generated accounts per usd
+    plan keep that plan over the whole range (see "Batch reporters").  credit_grants.csv (created with the
+    contract's header if missing) gets 1-3 grants ``gr_<NNNNNN>_<k>`` for ~30 % of the generated accounts
+    (see ``_write_grants``).
     """
     say = progress or (lambda _msg: None)
     if fmt not in _EXT:
@@ -406,6 +492,7 @@ def generate_events(
     out_dir = Path(out_dir)
     catalog_dir = Path(catalog_dir) if catalog_dir is not None else DEFAULT_CATALOG
     cat_accounts, cat_meters, cat_plans = _load_catalog(catalog_dir)
+    profiles, props_table = _meter_profiles(cat_meters)
     rng = np.random.default_rng(seed)
     salt = int((seed * 0x632BE59BD9B4E019 + 0x9E3779B97F4A7C15) % 2**64)
 
@@ -426,6 +513,7 @@ def generate_events(
     # ---- accounts --------------------------------------------------------------------------------
     say("accounts")
     acc = _account_pool(cat_accounts, accounts, rng)
+    heavy = _heavy_accounts(acc, len(_usd_plans(cat_plans)), rng)
     n_known = len(acc["ids"])
     n_unknown_pool = int(min(1000, max(3, accounts // 100)))
     catalog_ids = set(cat_accounts["account_id"])
@@ -445,8 +533,8 @@ def generate_events(
         ]
     )
 
-    meters = list(dict.fromkeys(cat_meters))
-    meter_w = np.array([_METER_PROFILES.get(m, {"weight": _OTHER_METER_WEIGHT})["weight"] for m in meters])
+    meters = cat_meters["meter"].tolist()
+    meter_w = np.array([prof["weight"] for prof in profiles])
     meter_w = meter_w / meter_w.sum()
     default_meter = meters.index("api_calls") if "api_calls" in meters else -1
 
@@ -467,7 +555,9 @@ def generate_events(
         n_known,
         n_unknown_pool,
         acc["account_of_rank"],
+        np.concatenate([heavy["batch"], np.zeros(n_unknown_pool, bool)]),
         meters,
+        profiles,
         meter_w,
         default_meter,
         start_us,
@@ -591,7 +681,7 @@ def generate_events(
         "acct_json": acct_json,
         "meters": meters,
         "start_us": start_us,
-        "tables": _tables(start_date, end_date, meters),
+        "tables": _tables(start_date, end_date, meters, props_table),
     }
     paths = [out_dir / name for name in names]
     writer = _Writer()
@@ -631,7 +721,7 @@ def generate_events(
     if write_catalog is not None:
         say(f"writing catalog to {write_catalog}")
         _write_catalog(
-            catalog_dir, Path(write_catalog), acc, cat_accounts, cat_plans, rng, start_date, end_date
+            catalog_dir, Path(write_catalog), acc, heavy, cat_accounts, cat_plans, rng, start_date, end_date
         )
 
     for fi, path in enumerate(paths):
@@ -737,6 +827,33 @@ def _account_pool(cat: pd.DataFrame, accounts: int, rng: np.random.Generator) ->
     }
 
 
+def _usd_plans(cat_plans: pd.DataFrame) -> list[str]:
+    currency = cat_plans.get("currency", pd.Series(dtype=str)).str.strip().str.lower()
+    return cat_plans.loc[currency == "usd", "plan_id"].tolist()
+
+
+def _heavy_accounts(acc: dict, n_plans: int, rng: np.random.Generator) -> dict:
+    """Which accounts report api_calls in batches, and the plans of the busiest generated accounts.
+
+    ~15 % of the accounts are batch reporters.  The 2 x ``n_plans`` busiest generated accounts are paired,
+    each pair on one usd plan (in a random order) for the whole range, the busier of the two a batch
+    reporter and the other not: every plan then bills a heavy account (hard limits and caps are reached)
+    and a lighter one (minimums apply).  ``forced_plan``: usd plan index per generated account, -1 = drawn
+    in ``_write_catalog``."""
+    n_known = len(acc["ids"])
+    n_cat = len(acc["catalog_chosen"])
+    batch = rng.random(n_known) < 0.15
+    forced = np.full(acc["n_generated"], -1, np.int64)
+    if n_plans and acc["n_generated"]:
+        rank_of = np.empty(n_known, np.int64)
+        rank_of[acc["account_of_rank"]] = np.arange(n_known)
+        busiest = n_cat + np.argsort(rank_of[n_cat:], kind="stable")[: 2 * n_plans]
+        order = rng.permutation(n_plans)
+        forced[busiest - n_cat] = order[np.arange(len(busiest)) // 2]
+        batch[busiest] = np.arange(len(busiest)) % 2 == 0
+    return {"batch": batch, "forced_plan": forced}
+
+
 def _choice(rng: np.random.Generator, values, probs, size: int, dtype=np.int64) -> np.ndarray:
     p = np.asarray(probs, dtype=float)
     return np.asarray(values, dtype=dtype)[rng.choice(len(p), size=size, p=p / p.sum())]
@@ -759,7 +876,9 @@ def _base_rows(
     n_known,
     n_unknown_pool,
     account_of_rank,
+    batch,
     meters,
+    profiles,
     meter_w,
     default_meter,
     start_us,
@@ -791,20 +910,24 @@ def _base_rows(
     ep = np.zeros(n, np.int16)
     units = np.full(n, NANO, np.int64)
     ustyle = np.ones(n, np.int8)  # 0 absent, 1 number, 2 string, 3 null
-    props = np.full(n, -1, np.int16)
-    for mi, m in enumerate(meters):
+    props = np.full(n, -1, np.int32)
+    for mi, prof in enumerate(profiles):
         rows = np.flatnonzero(meter == mi)
         k = len(rows)
         if not k:
             continue
-        prof = _METER_PROFILES.get(m, _METER_PROFILES["api_calls"])
         eps = prof["endpoints"]
         ep[rows] = _choice(rng, [_EP[e] for e in eps], list(eps.values()), k, np.int16)
         pr = prof["props"]
-        props[rows] = _choice(rng, list(pr), list(pr.values()), k, np.int16)
-        model = prof["units"] if m in _METER_PROFILES else "calls"
+        props[rows] = _choice(rng, list(pr), list(pr.values()), k, np.int32)
+        if prof["unique_block"] is not None:
+            props[rows] = _unique_props(rng, acct[rows], prof["unique_block"])
+        model = prof["units"]
         if model == "calls":
             v = np.where(rng.random(k) < 0.975, 1, np.where(rng.random(k) < 0.2, 0, rng.integers(2, 11, k)))
+            if mi == default_meter:  # batch reporters send most of their calls in batches of 50..1,000
+                in_batch = batch[acct[rows]] & (rng.random(k) < 0.8)
+                v = np.where(in_batch, rng.integers(50, 1001, k), v)
             units[rows] = v * NANO
             st = _choice(rng, [0, 1, 3, 2], [0.55, 0.38, 0.02, 0.05], k, np.int8)
             if mi != default_meter:
@@ -819,6 +942,12 @@ def _base_rows(
             millis = np.clip(np.rint(np.exp(rng.normal(6.5, 1.5, k))), 1, 10_000_000).astype(np.int64)
             units[rows] = np.where(rng.random(k) < 0.6, eighths * (NANO // 8), millis * (NANO // 1000))
             st = _choice(rng, [1, 2], [0.9, 0.1], k, np.int8)
+        elif model == "arbitrary":  # count meters: 0, whole numbers up to 1,000 or up to 3 fraction digits
+            whole = np.clip(np.rint(np.exp(rng.normal(1.5, 1.5, k))), 0, 1000).astype(np.int64)
+            millis = rng.integers(0, 1_000_000, k)
+            v = np.where(rng.random(k) < 0.7, whole * NANO, millis * (NANO // 1000))
+            units[rows] = np.where(rng.random(k) < 0.05, 0, v)
+            st = _choice(rng, [1, 2], [0.85, 0.15], k, np.int8)
         else:  # gb: up to 6 fraction digits
             micro = np.clip(np.rint(np.exp(rng.normal(15.0, 1.8, k))), 1, 10**13).astype(np.int64)
             digits = rng.integers(0, 7, k)
@@ -895,6 +1024,25 @@ def _base_rows(
     return b
 
 
+def _unique_props(rng: np.random.Generator, acct: np.ndarray, block: int) -> np.ndarray:
+    """Properties codes for events of a unique_count meter over properties.<key> (see _UNIQUE_*): each
+    account draws from its own pool of 3..40 consecutive "u_<i>" values (a fixed function of the account)."""
+    k = len(acct)
+    a = acct.astype(np.int64)
+    size = 3 + (a * 7919) % 38
+    pooled = block + ((a * 104729) % _UNIQUE_POOL + (rng.random(k) * size).astype(np.int64)) % _UNIQUE_POOL
+    n_special = len(_UNIQUE_SPECIAL)
+    special_p = [p for _, p in _UNIQUE_SPECIAL]
+    rest = 1.0 - sum(special_p) - _UNIQUE_NO_PROPERTIES - _UNIQUE_OTHER_KEY
+    kind = _choice(
+        rng, np.arange(n_special + 3), [rest, *special_p, _UNIQUE_NO_PROPERTIES, _UNIQUE_OTHER_KEY], k
+    )
+    # kind 0: pooled; 1..n_special: a special value; n_special + 1: no properties; n_special + 2: other key
+    special = block + _UNIQUE_POOL + np.minimum(kind - 1, n_special)
+    out = np.where(kind == 0, pooled, special)
+    return np.where(kind == n_special + 1, -1, out).astype(np.int32)
+
+
 def _conflict_payload(rng, b, con_src, start_us, end_us) -> dict:
     k = len(con_src)
     units = b["units"][con_src].copy()
@@ -943,7 +1091,7 @@ _STATUS_CODES = np.array(
 )
 
 
-def _tables(start_date: dt.date, end_date: dt.date, meters: list[str]) -> dict:
+def _tables(start_date: dt.date, end_date: dt.date, meters: list[str], props_table: list[str]) -> dict:
     day0 = (start_date - dt.date(1970, 1, 1)).days - 2
     n_days = (end_date - start_date).days + 4
     dates = np.datetime_as_string(np.arange(day0, day0 + n_days).astype("datetime64[D]")).tolist()
@@ -984,8 +1132,8 @@ def _tables(start_date: dt.date, end_date: dt.date, meters: list[str]) -> dict:
         "ep_raw": _str_array(_ENDPOINTS),
         "status": _str_array(status),
         "st_key": _str_array(st_keys),
-        "props": _str_array([',"properties":' + p for p in _PROPS]),
-        "props_raw": _str_array(_PROPS),
+        "props": _str_array([',"properties":' + p for p in props_table]),
+        "props_raw": _str_array(props_table),
         "acct_key": _str_array(["{" + key for key in _ACCOUNT_KEYS]),
         "acct_key_comma": _str_array(["," + key for key in _ACCOUNT_KEYS]),
         "impossible": _str_array(_IMPOSSIBLE_MONTH_DAYS),
@@ -1322,6 +1470,7 @@ def _write_catalog(
     catalog_dir: Path,
     target: Path,
     acc: dict,
+    heavy: dict,
     cat_accounts: pd.DataFrame,
     cat_plans: pd.DataFrame,
     rng: np.random.Generator,
@@ -1340,10 +1489,7 @@ def _write_catalog(
     if not n_gen:
         return
     gen_ids = np.array(acc["ids"][len(acc["catalog_chosen"]) :].to_pylist(), dtype=object)
-    usd = cat_plans.loc[
-        cat_plans.get("currency", pd.Series(dtype=str)).str.strip().str.lower() == "usd", "plan_id"
-    ]
-    plans = usd.tolist()
+    plans = _usd_plans(cat_plans)
     if not plans:
         raise ValueError(f"{catalog_dir / 'plans.csv'} has no usd plan for the generated accounts")
 
@@ -1363,11 +1509,12 @@ def _write_catalog(
 
     # plan history: most start at the range start, some sign up later, some change plan mid-month, a few churn
     n_days = (end_date - start_date).days
-    p_idx = rng.integers(0, len(plans), n_gen)
-    late_start = rng.random(n_gen) < 0.15
+    forced = heavy["forced_plan"]
+    p_idx = np.where(forced >= 0, forced, rng.integers(0, len(plans), n_gen))
+    late_start = (rng.random(n_gen) < 0.15) & (forced < 0)
     vf_off = np.where(late_start, rng.integers(1, max(2, min(28, n_days)), n_gen), 0)
-    change = rng.random(n_gen) < 0.12
-    churn = (~change) & (rng.random(n_gen) < 0.03)
+    change = (rng.random(n_gen) < 0.12) & (forced < 0)
+    churn = (~change) & (rng.random(n_gen) < 0.03) & (forced < 0)
     ch_off = vf_off + rng.integers(1, max(2, n_days), n_gen)
     start_days = np.datetime64(start_date.isoformat(), "D")
     vf = start_days + vf_off
@@ -1404,3 +1551,74 @@ def _write_catalog(
         if col not in hist:
             hist[col] = ""
     _append_csv(target / "account_plans.csv", hist[plan_cols])
+    _write_grants(catalog_dir, target, gen_ids, anchor, rng, start_date, end_date)
+
+
+GRANT_COLUMNS = ["grant_id", "account_id", "amount", "effective_at", "expires_at"]
+
+
+def _write_grants(
+    catalog_dir: Path,
+    target: Path,
+    gen_ids: np.ndarray,
+    anchor: np.ndarray,
+    rng: np.random.Generator,
+    start_date: dt.date,
+    end_date: dt.date,
+) -> None:
+    """credit_grants.csv: 1-3 grants for ~30 % of the generated accounts (P11).  Amounts 2..400 (log-uniform, so
+    many are used up) with 2, 3 or 4 decimals; effective at the range start (40 %) or on a day inside the range; expiring never (35 %), on the
+    account's anchor day one or two periods after taking effect (35 %, i.e. exactly on a period boundary), or
+    10..90 days after taking effect (30 %, mostly mid-period).  The catalog's own grants are kept."""
+    path = target / "credit_grants.csv"
+    if not path.exists():
+        path.write_text(",".join(GRANT_COLUMNS) + "\n")
+    existing = _read_csv(path)
+    n_gen = len(gen_ids)
+    per_account = np.where(rng.random(n_gen) < 0.3, rng.integers(1, 4, n_gen), 0)
+    owner = np.repeat(np.arange(n_gen), per_account)
+    n = len(owner)
+    if not n:
+        return
+    nth = np.arange(n) - np.repeat(np.cumsum(per_account) - per_account, per_account) + 1
+    owners = pd.Series(gen_ids[owner])
+    grant_ids = ("gr_" + owners.str.slice(5) + "_" + pd.Series(nth).astype(str)).to_numpy()  # gr_000042_1
+
+    n_days = (end_date - start_date).days
+    start_d = np.datetime64(start_date.isoformat(), "D")
+    effective = start_d + np.where(rng.random(n) < 0.4, 0, rng.integers(0, max(1, n_days), n))
+    # the first anchor day strictly after effective_at, plus 0 or 1 month: a period boundary of the account
+    a = anchor[owner].astype(np.int64)
+    eff_month = effective.astype("datetime64[M]")
+    eff_day = (effective - eff_month.astype("datetime64[D]")).astype(np.int64) + 1
+    months = (eff_day >= a).astype(np.int64) + rng.integers(0, 2, n)
+    boundary = (eff_month + months).astype("datetime64[D]") + (a - 1)
+    later = effective + rng.integers(10, 91, n)
+    style = rng.choice(3, size=n, p=[0.35, 0.35, 0.30])
+    expires = np.where(style == 1, boundary, later)
+    expires_s = np.where(style == 0, "", np.datetime_as_string(expires))
+
+    # amount = minor / 10**decimals, written with exactly `decimals` fraction digits (e.g. 25.125, 40.10)
+    decimals = rng.integers(2, 5, n)
+    scale = 10**decimals
+    minor = (np.exp(rng.uniform(np.log(2), np.log(400), n)) * scale).astype(np.int64)  # log-uniform 2..400
+    four = pd.Series((minor % scale) * 10 ** (4 - decimals)).astype(str).str.zfill(4)
+    frac = four.copy()
+    for d in (2, 3):
+        frac[decimals == d] = four[decimals == d].str.slice(0, d)
+    amount = pd.Series(minor // scale).astype(str) + "." + frac
+    rows = pd.DataFrame(
+        {
+            "grant_id": grant_ids,
+            "account_id": gen_ids[owner],
+            "amount": amount.to_numpy(),
+            "effective_at": np.datetime_as_string(effective),
+            "expires_at": expires_s,
+        }
+    )
+    rows = rows[~rows["grant_id"].isin(set(existing.get("grant_id", pd.Series(dtype=str))))]
+    cols = list(existing.columns) or GRANT_COLUMNS
+    for col in cols:
+        if col not in rows:
+            rows[col] = ""
+    _append_csv(path, rows[cols])

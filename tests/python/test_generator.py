@@ -301,14 +301,22 @@ def test_file_layout_and_late_arrivals(ndjson_run):
     assert late >= summary["counts"]["late"] > 0
 
 
+def catalog_hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.csv"))}
+
+
 def test_deterministic_and_seed_sensitive(tmp_path):
     args = dict(events=3000, accounts=50, months=2, seed=11, malformed_rate=0.01)
-    a = generate_events(tmp_path / "a", **args)
-    b = generate_events(tmp_path / "b", **args)
+    a = generate_events(tmp_path / "a", write_catalog=tmp_path / "cat_a", **args)
+    b = generate_events(tmp_path / "b", write_catalog=tmp_path / "cat_b", **args)
     assert file_hashes(a) == file_hashes(b)
     assert a["counts"] == b["counts"]
-    c = generate_events(tmp_path / "c", **{**args, "seed": 12})
+    # the catalog copy, generated credit grants included, is byte-for-byte reproducible too
+    assert catalog_hashes(tmp_path / "cat_a") == catalog_hashes(tmp_path / "cat_b")
+    assert (tmp_path / "cat_a" / "credit_grants.csv").read_text().count("\ngr_") > 0
+    c = generate_events(tmp_path / "c", write_catalog=tmp_path / "cat_c", **{**args, "seed": 12})
     assert file_hashes(a) != file_hashes(c)
+    assert catalog_hashes(tmp_path / "cat_a") != catalog_hashes(tmp_path / "cat_c")
     # a re-run into the same directory replaces the previous files
     again = generate_events(tmp_path / "a", **{**args, "files": 1})
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [Path(p).name for p in again["files"]]
@@ -437,3 +445,163 @@ def test_small_account_counts_use_catalog_accounts(tmp_path):
     used = {rec[2][0] for rows in ndjson_records(s).values() for rec in rows if rec not in (None, "blank")}
     assert used <= {"acct_0001", "acct_0002", "acct_0008"} and "acct_0008" in used
     assert s["accounts_generated"] == 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Catalog-driven meters: unique_count properties, count units; generated credit grants
+# ---------------------------------------------------------------------------------------------------------
+def _meters_by_aggregation(catalog: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in _read_csv(catalog / "meters.csv"):
+        out[row["aggregation"]].append(row)
+    return out
+
+
+def _json_text_numbers(line: str):
+    """json.loads keeping every number as ("num", its text), so 1 and 1.0 stay apart."""
+    return json.loads(line, parse_int=lambda t: ("num", t), parse_float=lambda t: ("num", t))
+
+
+@pytest.fixture(scope="module")
+def meter_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("meters")
+    summary = generate_events(
+        base / "events", events=40_000, accounts=40, months=1, seed=4, malformed_rate=0.0, alias_rate=0.0
+    )
+    by_meter: dict[str, list[dict]] = defaultdict(list)
+    for path in summary["files"]:
+        for line in read_lines(Path(path)):
+            if line:
+                obj = _json_text_numbers(line)
+                by_meter[obj.get("meter") or "api_calls"].append(obj)
+    return summary, by_meter
+
+
+def test_unique_count_meter_values(meter_run):
+    """Events of a unique_count meter over properties.<key> carry values from a small per-account pool of
+    JSON strings, plus a few JSON numbers (1 and 1.0 among them), the string "1", null and absent values."""
+    _, by_meter = meter_run
+    unique = [
+        m
+        for m in _meters_by_aggregation(SEEDS)["unique_count"]
+        if m["unique_field"].startswith("properties.")
+    ]
+    assert unique, "the sample catalog has a unique_count meter over properties.<key>"
+    for meter in unique:
+        path = meter["unique_field"].split(".")[1:]
+        events = by_meter[meter["meter"]]
+        assert len(events) > 500, meter
+        kinds: Counter = Counter()
+        pools: dict[str, set] = defaultdict(set)
+        for obj in events:
+            value = obj.get("properties", {})
+            for key in path:
+                value = value.get(key, "<absent>") if isinstance(value, dict) else "<absent>"
+            if isinstance(value, tuple):
+                kinds[f"number {value[1]}"] += 1
+            elif value is None:
+                kinds["null"] += 1
+            elif value == "<absent>":
+                kinds["absent without properties" if "properties" not in obj else "absent, other keys"] += 1
+            elif re.fullmatch(r"u_\d+", value):
+                kinds["pooled string"] += 1
+                pools[obj["account_id"]].add(value)
+            else:
+                kinds[f"string {value}"] += 1
+        assert kinds["pooled string"] > 0.8 * len(events)
+        for kind in (
+            "number 1",
+            "number 1.0",
+            "string 1",
+            "null",
+            "absent without properties",
+            "absent, other keys",
+        ):
+            assert kinds[kind] > 0, (kind, kinds)
+        assert all(len(values) <= 40 for values in pools.values())
+        assert max(len(values) for values in pools.values()) >= 10  # busy accounts use much of their pool
+        assert len(set.union(*pools.values())) > 40  # pools differ between accounts
+
+
+def test_count_meter_units_are_arbitrary(meter_run):
+    _, by_meter = meter_run
+    for meter in _meters_by_aggregation(SEEDS)["count"]:
+        units = Counter()
+        for obj in by_meter[meter["meter"]]:
+            value = obj.get("units")
+            units[value[1] if isinstance(value, tuple) else value] += 1
+        assert len(units) > 50, meter
+        assert "0" in units and any("." in str(u) for u in units) and any(isinstance(u, str) for u in units)
+
+
+def test_batch_reporters_on_every_plan(ndjson_run):
+    """The busiest generated account of each usd plan sends api_calls in batches (hard limits and caps are
+    reached in the parity data); its partner on that plan does not."""
+    summary, records = ndjson_run
+    catalog = Path(summary["catalog"])
+    plans = {r["plan_id"] for r in _read_csv(catalog / "plans.csv") if r["currency"] == "usd"}
+    history = defaultdict(list)
+    for r in _read_csv(catalog / "account_plans.csv"):
+        history[r["account_id"]].append(r["plan_id"])
+    batch_units = Counter()
+    for rows in records.values():
+        for rec in rows:
+            if rec not in (None, "blank") and rec[2][1] == "api_calls" and rec[2][2] >= 50:
+                batch_units[rec[2][0]] += 1
+    on_plan = {p for a, n in batch_units.items() if n >= 5 and len(history[a]) == 1 for p in history[a]}
+    assert plans <= on_plan, plans - on_plan
+
+
+def test_generated_credit_grants(ndjson_run):
+    summary, _ = ndjson_run
+    catalog = Path(summary["catalog"])
+    accounts = {r["account_id"]: r for r in _read_csv(catalog / "accounts.csv")}
+    generated = [a for a in accounts if len(a) == len("acct_000001")]
+    seed_ids = {r["grant_id"] for r in _read_csv(SEEDS / "credit_grants.csv")}
+    grants = [r for r in _read_csv(catalog / "credit_grants.csv") if r["grant_id"] not in seed_ids]
+    assert len({g["grant_id"] for g in grants}) == len(grants)
+    per_account = Counter(g["account_id"] for g in grants)
+    assert set(per_account) <= set(generated)
+    assert 0.15 * len(generated) < len(per_account) < 0.45 * len(generated)
+    assert set(per_account.values()) == {1, 2, 3}
+    start, end = date.fromisoformat(summary["start"]), date.fromisoformat(summary["end"])
+    styles = Counter()
+    for g in grants:
+        assert re.fullmatch(r"\d+\.\d{2,4}", g["amount"]) and Decimal(g["amount"]) > 0, g
+        styles[f"decimals {len(g['amount'].split('.')[1])}"] += 1
+        effective = date.fromisoformat(g["effective_at"])
+        assert start <= effective < end
+        if not g["expires_at"]:
+            styles["never"] += 1
+            continue
+        expires = date.fromisoformat(g["expires_at"])
+        assert expires > effective
+        anchor = int(accounts[g["account_id"]]["billing_anchor_day"])
+        if expires.day == anchor:
+            styles["on a period boundary"] += 1
+            styles["boundary inside the range"] += expires < end
+        else:
+            styles["mid-period"] += 1
+            styles["mid-period inside the range"] += expires < end
+    for style in ("decimals 2", "decimals 3", "decimals 4", "never", "on a period boundary", "mid-period"):
+        assert styles[style] > 0, (style, styles)
+    assert styles["boundary inside the range"] > 0 and styles["mid-period inside the range"] > 0
+
+
+def test_grants_file_created_when_the_catalog_has_none(tmp_path):
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    for f in SEEDS.glob("*.csv"):
+        if f.name != "credit_grants.csv":
+            (catalog / f.name).write_bytes(f.read_bytes())
+    generate_events(
+        tmp_path / "ev",
+        events=500,
+        accounts=40,
+        months=2,
+        seed=8,
+        catalog_dir=catalog,
+        write_catalog=tmp_path / "out",
+    )
+    rows = _read_csv(tmp_path / "out" / "credit_grants.csv")
+    assert rows and list(rows[0]) == ["grant_id", "account_id", "amount", "effective_at", "expires_at"]
