@@ -1,10 +1,12 @@
 """The warehouse against the independent plain-Python reference (tests/reference), on generated traffic
-with duplicates, conflicts, aliases, late and malformed lines, non-2xx statuses, unknown accounts and
-several anchor days: every invoice, line, unbilled row, usage row and per-file count must agree exactly."""
+with duplicates, conflicts, aliases, late and malformed lines, non-2xx statuses, unknown accounts, several
+anchor days, unique_count properties, hard limits, caps, minimums and prepaid credit grants: every invoice,
+line, credit balance, unbilled row, usage row and per-file count must agree exactly."""
 
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from conftest import REPO_ROOT, Warehouse
 
 sys.path.insert(0, str(REPO_ROOT / "tests"))
-from reference.billing_reference import compute  # noqa: E402
+from reference.billing_reference import compute, load_catalog  # noqa: E402
 
 
 def _files(warehouse: Warehouse) -> list[str]:
@@ -36,16 +38,27 @@ def _generate(warehouse: Warehouse, fmt: str, events: int, seed: int) -> None:
     )
 
 
-def ref_lines_raw(ref, skip) -> list[tuple]:
-    return [
-        (r["account_id"], r["period_start"], r["line_type"])
-        for r in ref.lines
-        if (r["account_id"], r["period_start"]) not in skip
-    ]
+def _assert_same(name: str, got: dict, want: dict, limit: int = 8) -> None:
+    """got == want, with a short report of the differing keys (warehouse vs reference) when not."""
+    if got == want:
+        return
+    missing = [k for k in want if k not in got]
+    extra = [k for k in got if k not in want]
+    differ = [(k, got[k], want[k]) for k in want if k in got and got[k] != want[k]]
+    report = [f"{name}: {len(missing)} missing in the warehouse, {len(extra)} extra, {len(differ)} differ"]
+    report += [f"  missing {k}: reference {want[k]}" for k in missing[:limit]]
+    report += [f"  extra {k}: warehouse {got[k]}" for k in extra[:limit]]
+    report += [f"  differ {k}: warehouse {g} reference {w}" for k, g, w in differ[:limit]]
+    raise AssertionError("\n".join(report))
+
+
+def _multiset(rows) -> dict[tuple, int]:
+    return dict(Counter(rows))
 
 
 def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
     ref = compute(_files(warehouse), str(warehouse.catalog_dir))
+    catalog = load_catalog(warehouse.catalog_dir)
 
     # E3 per file.
     recon = {
@@ -62,7 +75,7 @@ def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
         )
     }
     ref_recon = {k: v for k, v in ref.reconciliation.items() if v["rows_read"] > 0}
-    assert recon == ref_recon
+    _assert_same("event_reconciliation", recon, ref_recon)
     # The data exercises what it should: re-sends, conflicts, bad lines, unbilled usage.
     assert sum(r["rows_duplicate"] for r in recon.values()) > 0
     assert sum(r["rows_conflict"] for r in recon.values()) > 0
@@ -72,14 +85,16 @@ def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
     quarantined = set(warehouse.query("select source_file, line_number from marts.events_quarantined"))
     assert quarantined == {(f, n) for f, n, _ in ref.quarantined}
 
-    # Usage facts.
+    # Usage facts (P3 and 3a: a unique_count meter's units are its distinct values).
     usage = {
         (a, p, m, e): (u, c)
         for a, p, m, e, u, c in warehouse.query(
             "select account_id, period_start, meter, endpoint, units, event_count from marts.fct_account_period_usage"
         )
     }
-    assert usage == ref.usage
+    _assert_same("fct_account_period_usage", usage, ref.usage)
+    unique_meters = {m for m, meter in catalog.meters.items() if meter.aggregation == "unique_count"}
+    assert any(meter in unique_meters and units > 0 for (_, _, meter, _), (units, _) in ref.usage.items())
 
     # E5.
     unbilled = {
@@ -88,40 +103,33 @@ def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
             "select account_id, period_start, meter, endpoint, reason, units, event_count from marts.unbilled_usage"
         )
     }
-    assert unbilled == ref.unbilled
+    _assert_same("unbilled_usage", unbilled, ref.unbilled)
     assert {reason for (*_, reason) in unbilled} >= {"unknown_account", "outside_plan"}
 
-    # Invoices and lines, to the minor unit.
-    skip = ref.incomplete_invoices
+    # Invoices, every one of them, to the minor unit.
     invoices = {
-        (a, p): {"currency": c, "subtotal": s, "total": t, "line_count": n}
-        for a, p, c, s, t, n in warehouse.query(
-            "select account_id, period_start, currency, subtotal, total, line_count from marts.fct_invoices"
+        (a, p): {"currency": c, "subtotal": s, "credits_applied": cr, "total": t, "line_count": n}
+        for a, p, c, s, cr, t, n in warehouse.query(
+            "select account_id, period_start, currency, subtotal, credits_applied, total, line_count "
+            "from marts.fct_invoices"
         )
-        if (a, p) not in skip
     }
     ref_invoices = {
-        k: {
-            "currency": v["currency"],
-            "subtotal": v["subtotal"],
-            "total": v["total"],
-            "line_count": v["line_count"],
-        }
+        k: {f: v[f] for f in ("currency", "subtotal", "credits_applied", "total", "line_count")}
         for k, v in ref.invoices.items()
-        if k not in skip
     }
-    assert invoices == ref_invoices
+    _assert_same("fct_invoices", invoices, ref_invoices)
     assert sum(v["total"] for v in invoices.values()) > Decimal(0)
 
-    assert {lt for (_, _, lt, *_rest) in ref_lines_raw(ref, skip)} >= {"base_fee", "usage"}
-    lines = sorted(
-        (a, p, lt, pid or "", t or 0, q, amt)
-        for a, p, lt, pid, t, q, amt in warehouse.query(
-            "select account_id, period_start, line_type, price_id, tier, quantity, amount from marts.fct_invoice_lines"
+    # Every line (credit lines name their grant).
+    lines = _multiset(
+        (a, p, lt, pid or "", t or 0, q, amt, g or "")
+        for a, p, lt, pid, t, q, amt, g in warehouse.query(
+            "select account_id, period_start, line_type, price_id, tier, quantity, amount, grant_id "
+            "from marts.fct_invoice_lines"
         )
-        if (a, p) not in skip
     )
-    ref_lines = sorted(
+    ref_lines = _multiset(
         (
             r["account_id"],
             r["period_start"],
@@ -130,11 +138,50 @@ def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
             r["tier"] or 0,
             r["quantity"],
             r["amount"],
+            r["grant_id"] or "",
         )
         for r in ref.lines
-        if (r["account_id"], r["period_start"]) not in skip
     )
-    assert lines == ref_lines
+    _assert_same(
+        "fct_invoice_lines (account, period, type, price, tier, quantity, amount, grant)", lines, ref_lines
+    )
+    # The data reaches every kind of line and every rule that bites: P3 unique_count, P8, P10, P11.
+    assert {r["line_type"] for r in ref.lines} >= {"base_fee", "usage", "cap", "minimum", "credit"}
+    assert any(r["line_type"] == "usage" and r["meter"] in unique_meters for r in ref.lines)
+    assert ref.hard_limit_excess
+
+    # P8: the excess over a hard limit is reported in marts.usage_alerts (100 % hard_limit rows), here summed
+    # per (account, period, price) since the alert has no plan segment column.
+    excess: Counter = Counter()
+    for a, p, pid, x in warehouse.query(
+        "select account_id, period_start, price_id, excess_quantity from marts.usage_alerts "
+        "where alert_type = 'hard_limit' and threshold_pct = 100 and excess_quantity > 0"
+    ):
+        excess[(a, p, pid)] += x
+    ref_excess: Counter = Counter()
+    for (a, p, pid, _segment_start), x in ref.hard_limit_excess.items():
+        ref_excess[(a, p, pid)] += x
+    _assert_same("usage_alerts hard_limit excess_quantity", dict(excess), dict(ref_excess))
+
+    # P11 credit balances per grant and invoice period.
+    balances = {
+        (g, p): {
+            "account_id": a,
+            "period_end": pe,
+            "currency": c,
+            "opening_balance": o,
+            "used": u,
+            "expired": x,
+            "closing_balance": cl,
+        }
+        for g, a, p, pe, c, o, u, x, cl in warehouse.query(
+            "select grant_id, account_id, period_start, period_end, currency, opening_balance, used, expired, "
+            "closing_balance from marts.fct_credit_balances"
+        )
+    }
+    _assert_same("fct_credit_balances", balances, ref.credit_balances)
+    assert any(row["expired"] > 0 for row in ref.credit_balances.values())
+    assert any(row["used"] > 0 for row in ref.credit_balances.values())
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "ndjson.gz"])
