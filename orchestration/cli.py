@@ -121,6 +121,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _period(value: str) -> str:
+    from orchestration.stripe.ledger import month_range
+
+    try:
+        month_range(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return value
+
+
 def cmd_push(args: argparse.Namespace) -> int:
     """Run the stripe_push asset in process (the same asset as push_job in the UI)."""
     _absolutise_env()
@@ -235,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         "push",
         help="Push a month's final invoices to Stripe exactly once (STRIPE_API_KEY, STRIPE_API_BASE).",
     )
-    push.add_argument("--period", required=True, help="YYYY-MM: invoices whose period starts in this month.")
+    push.add_argument(
+        "--period", required=True, type=_period, help="YYYY-MM: invoices whose period starts in this month."
+    )
     push.add_argument("--dry-run", action="store_true", help="Print what would be sent; send nothing.")
     push.add_argument("--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_).")
     push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -127,3 +130,23 @@ def test_negative_total_as_in_stripe(server: LocalStripe) -> None:
         params={"customer": customer.id, "currency": "jpy", "pending_invoice_items_behavior": "include"}
     )
     assert (invoice.total, invoice.amount_due) == (-500, 0)
+
+
+def test_cli_runs_in_the_foreground_until_stopped() -> None:
+    executable = str(Path(sys.executable).parent / "usage-billing")
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        process = subprocess.Popen(
+            [executable, "local-stripe", "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True
+        )
+        try:
+            line = process.stdout.readline()
+            assert "http://127.0.0.1:" in line
+            url = line[line.index("http://") :].split()[0]
+            client = stripe.StripeClient(TEST_KEY, base_addresses={"api": url})
+            assert client.v1.customers.create(params={"name": "up"}).id.startswith("cus_")
+            process.send_signal(stop)
+            assert process.wait(timeout=10) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -345,3 +345,17 @@ def test_killed_pushes_resume_exactly_once(tmp_path: Path, monkeypatch: pytest.M
             "match",
             "skipped",
         }
+
+
+def test_cli_dry_run_prints_the_plan(env: StripeEnv) -> None:
+    run = subprocess.run(
+        [USAGE_BILLING, "push", "--period", PERIOD, "--dry-run", "--log-level", "WARNING"],
+        env={k: v for k, v in os.environ.items() if k != "STRIPE_API_KEY"},  # a dry run needs no key
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "dry run: nothing sent" in run.stdout and "Would send:" in run.stdout
+    assert "POST /v1/invoices/<id>/finalize" in run.stdout
+    assert env.proxy.count == 0
