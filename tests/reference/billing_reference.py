@@ -112,8 +112,10 @@ class Result:
     unbilled: dict[tuple[str, date, str, str | None, str], tuple[Decimal, int]]
     # (account_id, period_start) -> {currency, period_end, subtotal, credits_applied, total, line_count}
     invoices: dict[tuple[str, date], dict]
-    # one dict per invoice line: account_id, period_start, period_end, line_type, plan_id, segment_start,
-    # segment_end, price_id, meter, endpoint, tier, quantity, unit_amount, amount, currency
+    # one dict per invoice line: account_id, period_start, period_end, line_type (base_fee | usage | cap |
+    # minimum | credit), plan_id, segment_start, segment_end, price_id, meter, endpoint, tier, quantity,
+    # unit_amount, amount, currency, grant_id (credit lines; None otherwise). Cap and minimum lines carry the
+    # plan (and its segment) they come from; credit lines have no plan.
     lines: list[dict]
     # the as-of time used for P2
     as_of: datetime | None = None

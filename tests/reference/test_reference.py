@@ -90,6 +90,7 @@ acct_flat,Flat,usd,,1,false
 acct_late,Starts in February,usd,,1,false
 acct_test,Internal QA,usd,,1,true
 acct_seats,Seats,usd,,1,false
+acct_seats2,Seats renewed mid-month,usd,,1,false
 acct_ent,Enterprise,usd,,1,false
 acct_switch,Switches plan,usd,,1,false
 acct_churn,Churns,usd,,1,false
@@ -109,6 +110,8 @@ acct_flat,flat,2026-01-01,
 acct_late,payg,2026-02-01,
 acct_test,pro,2026-01-01,
 acct_seats,seats,2026-01-01,
+acct_seats2,seats,2026-01-01,2026-01-16
+acct_seats2,seats,2026-01-16,
 acct_ent,ent,2026-01-01,
 acct_switch,ent,2026-01-01,2026-01-20
 acct_switch,ent2,2026-01-20,
@@ -263,6 +266,7 @@ def test_invoices_only_for_periods_starting_before_as_of(tmp_path, catalog):
         "acct_payg",
         "acct_pro",
         "acct_seats",
+        "acct_seats2",
         "acct_switch",
     ]
 
@@ -826,6 +830,32 @@ def test_unique_count(tmp_path, catalog):
     assert (pages["quantity"], pages["amount"]) == (2, Decimal("0.20"))
     # base fee 0.00 + 8.00 + 0.20
     assert result.invoices[("acct_seats", JAN)]["total"] == Decimal("8.20")
+
+
+def test_unique_count_per_plan_segment(tmp_path, catalog):
+    # acct_seats2 has two segments of plan seats (01-01 .. 01-16, then from 01-16): the distinct count, like
+    # any aggregation, restarts in each plan segment, while the usage fact counts the whole period.
+    rows = [
+        event(
+            "acct_seats2", "2026-01-05T00:00:00Z", meter="users", event_id="1", properties={"user_id": "u1"}
+        ),
+        event(
+            "acct_seats2", "2026-01-06T00:00:00Z", meter="users", event_id="2", properties={"user_id": "u2"}
+        ),
+        event(
+            "acct_seats2", "2026-01-20T00:00:00Z", meter="users", event_id="3", properties={"user_id": "u1"}
+        ),
+    ]
+    result = compute([write_events(tmp_path, "e.ndjson", rows)], catalog)
+    got = sorted(
+        (x["segment_start"], x["quantity"], x["amount"])
+        for x in invoice_lines(result, "acct_seats2", JAN)
+        if x["line_type"] == "usage"
+    )
+    # {u1, u2} = 2 x 2.00 = 4.00 in the first segment, {u1} = 1 x 2.00 = 2.00 in the second
+    assert got == [(JAN, 2, Decimal("4.00")), (date(2026, 1, 16), 1, Decimal("2.00"))]
+    assert result.usage[("acct_seats2", JAN, "users", None)] == (2, 3)  # u1, u2 over the period
+    assert result.invoices[("acct_seats2", JAN)]["total"] == Decimal("6.00")
 
 
 def test_unique_count_from_parquet_properties_json_text(tmp_path, catalog):
