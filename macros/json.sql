@@ -64,3 +64,15 @@
 {% macro duckdb__json_member_text(json_text, key) -%}
     nullif(cast(json_extract(cast({{ json_text }} as json), '$."' || replace({{ key }}, '"', '\"') || '"') as varchar), 'null')
 {%- endmacro %}
+
+{#- P3: what a unique_count meter counts for one event: its endpoint, or the JSON text of
+    properties.<key>; null for other meters (and ignored when counting). -#}
+{% macro unique_value(events, meters) -%}
+    case
+        when {{ meters }}.aggregation <> 'unique_count' then null
+        when {{ meters }}.unique_field = 'endpoint' then {{ events }}.endpoint
+        when {{ meters }}.unique_field like 'properties.%'
+            then {{ usage_billing.json_member_text(
+                events ~ '.properties', dbt.right(meters ~ '.unique_field', dbt.length(meters ~ '.unique_field') ~ ' - 11')) }}
+    end
+{%- endmacro %}

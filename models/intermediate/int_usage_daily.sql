@@ -32,13 +32,7 @@ classified_events as (
         usage_events.status_code,
         usage_events.units,
         cast(usage_events.event_at as date) as usage_date,
-        case
-            when meters.aggregation <> 'unique_count' then null
-            when meters.unique_field = 'endpoint' then usage_events.endpoint
-            when meters.unique_field like 'properties.%'
-                then {{ usage_billing.json_member_text(
-                    'usage_events.properties', dbt.right('meters.unique_field', dbt.length('meters.unique_field') ~ ' - 11')) }}
-        end as unique_value,
+        {{ usage_billing.unique_value('usage_events', 'meters') }} as unique_value,
         coalesce(accounts.billing_anchor_day, 1) as billing_anchor_day,
         accounts.account_id is not null as is_known_account,
         coalesce(accounts.is_test, false) as is_test_account,

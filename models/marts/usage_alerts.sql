@@ -1,0 +1,595 @@
+{#- Thresholds reached (50, 80 and 100 %) per account and period, with when they were crossed:
+    - included_allowance: a price's free first tier (unit_amount 0, no flat fee), e.g. 50,000 calls;
+    - hard_limit: a price's hard_limit (P8); at 100 % the units past it are not billed (excess_quantity);
+    - spend_cap: the plan's maximum_amount (P10) against the period's usage charges;
+    - credit_balance: how much of a prepaid grant is used up (P11); 80 % is a low balance.
+    Quantity thresholds are per price and plan segment, like the quantities they watch, and crossed_at is
+    the event that reached them. Spend is priced from cumulative quantities at the end of each day, so a
+    spend_cap alert gives the day (crossed_at = 00:00 UTC the next day, when that day's usage is complete).
+    Credits are drawn when an invoice is priced, so credit_balance alerts are dated at the period end. -#}
+with
+
+price_quantities as (
+
+    select * from {{ ref('int_invoice_price_quantities') }}
+
+),
+
+matched_usage as (
+
+    select * from {{ ref('int_usage_prices_matched') }}
+    where price_id is not null
+
+),
+
+usage_events as (
+
+    select * from {{ ref('int_usage_events_deduplicated') }}
+
+),
+
+price_tiers as (
+
+    select * from {{ ref('price_tiers') }}
+
+),
+
+meters as (
+
+    select * from {{ ref('meters') }}
+
+),
+
+priced_lines as (
+
+    select * from {{ ref('int_invoice_lines_priced') }}
+
+),
+
+committed_lines as (
+
+    select * from {{ ref('int_invoice_lines_committed') }}
+
+),
+
+plans as (
+
+    select * from {{ ref('plans') }}
+
+),
+
+segments as (
+
+    select * from {{ ref('int_invoice_plan_segments') }}
+
+),
+
+credit_balances as (
+
+    select * from {{ ref('fct_credit_balances') }}
+
+),
+
+thresholds as (
+
+    select 50 as threshold_pct
+    union all
+    select 80
+    union all
+    select 100
+
+),
+
+-- What each price watches: its free first tier and its hard limit.
+watched_limits as (
+
+    select
+        price_quantities.*,
+        'included_allowance' as alert_type,
+        price_tiers.up_to as limit_value
+    from price_quantities
+    inner join price_tiers
+        on price_quantities.price_id = price_tiers.price_id
+        and price_tiers.tier = 1
+    where price_quantities.billing_scheme = 'tiered'
+        and price_tiers.up_to > 0
+        and price_tiers.unit_amount = 0
+        and coalesce(price_tiers.flat_amount, 0) = 0
+
+    union all
+
+    select
+        price_quantities.*,
+        'hard_limit' as alert_type,
+        price_quantities.hard_limit as limit_value
+    from price_quantities
+    where price_quantities.hard_limit > 0
+
+),
+
+reached_quantities as (
+
+    select
+        watched_limits.*,
+        thresholds.threshold_pct,
+        cast(watched_limits.limit_value * thresholds.threshold_pct / 100 as {{ usage_billing.type_quantity() }})
+            as threshold_value
+    from watched_limits
+    cross join thresholds
+    where watched_limits.used_quantity >= watched_limits.limit_value * thresholds.threshold_pct / 100
+
+),
+
+-- The day each distinct value of a unique_count meter is first seen in the segment.
+first_seen_values as (
+
+    select
+        account_id, period_start, plan_valid_from, price_id, unique_value,
+        min(usage_date) as first_date
+    from matched_usage
+    where unique_value is not null
+    group by account_id, period_start, plan_valid_from, price_id, unique_value
+
+),
+
+daily_increments as (
+
+    select
+        matched_usage.account_id,
+        matched_usage.period_start,
+        matched_usage.plan_valid_from,
+        matched_usage.price_id,
+        matched_usage.usage_date,
+        max(meters.aggregation) as aggregation,
+        sum(matched_usage.units_sum) as day_sum,
+        sum(matched_usage.event_count) as day_count,
+        max(matched_usage.units_max) as day_max
+    from matched_usage
+    inner join meters
+        on matched_usage.meter = meters.meter
+    group by
+        matched_usage.account_id, matched_usage.period_start, matched_usage.plan_valid_from,
+        matched_usage.price_id, matched_usage.usage_date
+
+),
+
+daily_new_values as (
+
+    select account_id, period_start, plan_valid_from, price_id, first_date as usage_date, count(*) as day_new
+    from first_seen_values
+    group by account_id, period_start, plan_valid_from, price_id, first_date
+
+),
+
+-- P3 quantity of each price in its segment at the end of each day.
+daily_cumulative as (
+
+    select
+        daily_increments.*,
+        case daily_increments.aggregation
+            when 'count' then cast(sum(daily_increments.day_count) over day_window as {{ usage_billing.type_quantity() }})
+            when 'max' then max(daily_increments.day_max) over day_window
+            when 'unique_count'
+                then cast(sum(coalesce(daily_new_values.day_new, 0)) over day_window as {{ usage_billing.type_quantity() }})
+            else sum(daily_increments.day_sum) over day_window
+        end as cumulative_quantity
+    from daily_increments
+    left join daily_new_values
+        on daily_increments.account_id = daily_new_values.account_id
+        and daily_increments.period_start = daily_new_values.period_start
+        and daily_increments.plan_valid_from = daily_new_values.plan_valid_from
+        and daily_increments.price_id = daily_new_values.price_id
+        and daily_increments.usage_date = daily_new_values.usage_date
+    window day_window as (
+        partition by daily_increments.account_id, daily_increments.period_start,
+            daily_increments.plan_valid_from, daily_increments.price_id
+        order by daily_increments.usage_date
+        rows between unbounded preceding and current row
+    )
+
+),
+
+daily_with_previous as (
+
+    select
+        daily_cumulative.*,
+        coalesce(lag(cumulative_quantity) over (
+            partition by account_id, period_start, plan_valid_from, price_id order by usage_date
+        ), 0) as previous_quantity
+    from daily_cumulative
+
+),
+
+crossing_days as (
+
+    select
+        reached_quantities.invoice_id,
+        reached_quantities.account_id,
+        reached_quantities.period_start,
+        reached_quantities.period_end,
+        reached_quantities.plan_valid_from,
+        reached_quantities.price_id,
+        reached_quantities.meter,
+        reached_quantities.currency,
+        reached_quantities.alert_type,
+        reached_quantities.threshold_pct,
+        reached_quantities.limit_value,
+        reached_quantities.threshold_value,
+        reached_quantities.used_quantity,
+        reached_quantities.excess_quantity,
+        min(daily_with_previous.usage_date) as crossing_date
+    from reached_quantities
+    inner join daily_with_previous
+        on reached_quantities.account_id = daily_with_previous.account_id
+        and reached_quantities.period_start = daily_with_previous.period_start
+        and reached_quantities.plan_valid_from = daily_with_previous.plan_valid_from
+        and reached_quantities.price_id = daily_with_previous.price_id
+        and daily_with_previous.cumulative_quantity >= reached_quantities.threshold_value
+    {{ usage_billing.group_by(14) }}
+
+),
+
+crossing_day_starts as (
+
+    select
+        crossing_days.*,
+        daily_with_previous.previous_quantity,
+        daily_with_previous.aggregation
+    from crossing_days
+    inner join daily_with_previous
+        on crossing_days.account_id = daily_with_previous.account_id
+        and crossing_days.period_start = daily_with_previous.period_start
+        and crossing_days.plan_valid_from = daily_with_previous.plan_valid_from
+        and crossing_days.price_id = daily_with_previous.price_id
+        and crossing_days.crossing_date = daily_with_previous.usage_date
+
+),
+
+-- The daily usage rows (meter, endpoint, status) that feed each crossing day's price.
+crossing_usage_keys as (
+
+    select distinct
+        crossing_day_starts.account_id,
+        crossing_day_starts.period_start,
+        crossing_day_starts.plan_valid_from,
+        crossing_day_starts.price_id,
+        crossing_day_starts.crossing_date,
+        matched_usage.meter,
+        matched_usage.endpoint,
+        matched_usage.status_code
+    from crossing_day_starts
+    inner join matched_usage
+        on crossing_day_starts.account_id = matched_usage.account_id
+        and crossing_day_starts.period_start = matched_usage.period_start
+        and crossing_day_starts.plan_valid_from = matched_usage.plan_valid_from
+        and crossing_day_starts.price_id = matched_usage.price_id
+        and crossing_day_starts.crossing_date = matched_usage.usage_date
+
+),
+
+crossing_day_events as (
+
+    select
+        crossing_usage_keys.account_id,
+        crossing_usage_keys.period_start,
+        crossing_usage_keys.plan_valid_from,
+        crossing_usage_keys.price_id,
+        crossing_usage_keys.crossing_date,
+        usage_events.event_id,
+        usage_events.event_at,
+        usage_events.units,
+        {{ usage_billing.unique_value('usage_events', 'meters') }} as unique_value
+    from crossing_usage_keys
+    inner join usage_events
+        on crossing_usage_keys.account_id = usage_events.account_id
+        and crossing_usage_keys.meter = usage_events.meter
+        and (crossing_usage_keys.endpoint = usage_events.endpoint
+            or (crossing_usage_keys.endpoint is null and usage_events.endpoint is null))
+        and crossing_usage_keys.status_code = usage_events.status_code
+        and crossing_usage_keys.crossing_date = cast(usage_events.event_at as date)
+    inner join meters
+        on usage_events.meter = meters.meter
+
+),
+
+crossing_day_running as (
+
+    select
+        crossing_day_events.*,
+        -- A unique_count value adds 1 at its first event in the segment (values seen on earlier days add 0).
+        case
+            when crossing_day_events.unique_value is null then 0
+            when first_seen_values.first_date < crossing_day_events.crossing_date then 0
+            when row_number() over (
+                partition by crossing_day_events.account_id, crossing_day_events.period_start,
+                    crossing_day_events.plan_valid_from, crossing_day_events.price_id, crossing_day_events.unique_value
+                order by crossing_day_events.event_at, crossing_day_events.event_id
+            ) = 1 then 1
+            else 0
+        end as is_new_value
+    from crossing_day_events
+    left join first_seen_values
+        on crossing_day_events.account_id = first_seen_values.account_id
+        and crossing_day_events.period_start = first_seen_values.period_start
+        and crossing_day_events.plan_valid_from = first_seen_values.plan_valid_from
+        and crossing_day_events.price_id = first_seen_values.price_id
+        and crossing_day_events.unique_value = first_seen_values.unique_value
+
+),
+
+crossing_day_running_totals as (
+
+    select
+        crossing_day_running.*,
+        sum(units) over event_window as running_sum,
+        count(*) over event_window as running_count,
+        max(units) over event_window as running_max,
+        sum(is_new_value) over event_window as running_new
+    from crossing_day_running
+    window event_window as (
+        partition by account_id, period_start, plan_valid_from, price_id
+        order by event_at, event_id
+        rows between unbounded preceding and current row
+    )
+
+),
+
+quantity_alerts as (
+
+    select
+        crossing_day_starts.account_id,
+        crossing_day_starts.period_start,
+        crossing_day_starts.period_end,
+        crossing_day_starts.alert_type,
+        crossing_day_starts.threshold_pct,
+        crossing_day_starts.price_id,
+        cast(null as {{ dbt.type_string() }}) as grant_id,
+        crossing_day_starts.currency,
+        crossing_day_starts.limit_value,
+        crossing_day_starts.used_quantity as current_value,
+        min(crossing_day_running_totals.event_at) as crossed_at,
+        case when crossing_day_starts.threshold_pct = 100 then crossing_day_starts.excess_quantity end
+            as excess_quantity
+    from crossing_day_starts
+    inner join crossing_day_running_totals
+        on crossing_day_starts.account_id = crossing_day_running_totals.account_id
+        and crossing_day_starts.period_start = crossing_day_running_totals.period_start
+        and crossing_day_starts.plan_valid_from = crossing_day_running_totals.plan_valid_from
+        and crossing_day_starts.price_id = crossing_day_running_totals.price_id
+        and case crossing_day_starts.aggregation
+            when 'count' then crossing_day_starts.previous_quantity + crossing_day_running_totals.running_count
+            when 'max' then case when crossing_day_running_totals.running_max > crossing_day_starts.previous_quantity
+                then crossing_day_running_totals.running_max else crossing_day_starts.previous_quantity end
+            when 'unique_count' then crossing_day_starts.previous_quantity + crossing_day_running_totals.running_new
+            else crossing_day_starts.previous_quantity + crossing_day_running_totals.running_sum
+        end >= crossing_day_starts.threshold_value
+    {{ usage_billing.group_by(10) }}, crossing_day_starts.excess_quantity
+
+),
+
+-- Spend: each price of the invoice priced at its cumulative quantity at the end of every usage day
+-- (the same tier arithmetic as the invoice lines, before rounding), summed over the invoice's prices.
+capped_invoices as (
+
+    select distinct
+        segments.invoice_id,
+        segments.account_id,
+        segments.period_start,
+        segments.period_end,
+        segments.currency,
+        committed.maximum_amount
+    from segments
+    inner join (
+        select
+            closing.invoice_id,
+            plans.maximum_amount,
+            row_number() over (partition by closing.invoice_id order by closing.segment_end desc, closing.plan_valid_from desc) as closing_rank
+        from segments as closing
+        inner join plans
+            on closing.plan_id = plans.plan_id
+    ) as committed
+        on segments.invoice_id = committed.invoice_id
+        and committed.closing_rank = 1
+    where committed.maximum_amount > 0
+
+),
+
+invoice_days as (
+
+    select distinct
+        capped_invoices.invoice_id,
+        daily_cumulative.usage_date
+    from capped_invoices
+    inner join daily_cumulative
+        on capped_invoices.account_id = daily_cumulative.account_id
+        and capped_invoices.period_start = daily_cumulative.period_start
+
+),
+
+price_days as (
+
+    select
+        invoice_days.invoice_id,
+        invoice_days.usage_date,
+        price_quantities.price_id,
+        price_quantities.plan_valid_from,
+        price_quantities.billing_scheme,
+        price_quantities.tiers_mode,
+        price_quantities.price_unit_amount,
+        price_quantities.package_size,
+        price_quantities.package_rounding,
+        price_quantities.hard_limit,
+        coalesce(max(daily_cumulative.cumulative_quantity), 0) as used_so_far
+    from invoice_days
+    inner join price_quantities
+        on invoice_days.invoice_id = price_quantities.invoice_id
+    left join daily_cumulative
+        on price_quantities.account_id = daily_cumulative.account_id
+        and price_quantities.period_start = daily_cumulative.period_start
+        and price_quantities.plan_valid_from = daily_cumulative.plan_valid_from
+        and price_quantities.price_id = daily_cumulative.price_id
+        and daily_cumulative.usage_date <= invoice_days.usage_date
+    {{ usage_billing.group_by(10) }}
+
+),
+
+price_days_capped as (
+
+    select
+        price_days.*,
+        case when hard_limit is not null and used_so_far > hard_limit then hard_limit else used_so_far end as quantity
+    from price_days
+
+),
+
+tier_bounds as (
+
+    select
+        price_tiers.*,
+        coalesce(lag(price_tiers.up_to) over (partition by price_tiers.price_id order by price_tiers.tier), 0) as lower_bound
+    from price_tiers
+
+),
+
+price_day_costs as (
+
+    select invoice_id, usage_date,
+        case when package_size > 1
+            then {{ usage_billing.packages_needed('quantity', 'package_size', 'package_rounding') }} * price_unit_amount
+            else quantity * price_unit_amount
+        end as cost
+    from price_days_capped
+    where billing_scheme = 'per_unit'
+
+    union all
+
+    select
+        price_days_capped.invoice_id,
+        price_days_capped.usage_date,
+        case
+            when price_days_capped.tiers_mode = 'volume'
+                then price_days_capped.quantity * tier_bounds.unit_amount + coalesce(tier_bounds.flat_amount, 0)
+            else ((case when tier_bounds.up_to is not null and price_days_capped.quantity > tier_bounds.up_to
+                    then tier_bounds.up_to else price_days_capped.quantity end) - tier_bounds.lower_bound)
+                * tier_bounds.unit_amount + coalesce(tier_bounds.flat_amount, 0)
+        end as cost
+    from price_days_capped
+    inner join tier_bounds
+        on price_days_capped.price_id = tier_bounds.price_id
+    where price_days_capped.billing_scheme = 'tiered'
+        and (tier_bounds.tier = 1 or price_days_capped.quantity > tier_bounds.lower_bound)
+        and (price_days_capped.tiers_mode <> 'volume' or tier_bounds.up_to is null
+            or price_days_capped.quantity <= tier_bounds.up_to)
+
+),
+
+daily_spend as (
+
+    select invoice_id, usage_date, sum(cost) as spend
+    from price_day_costs
+    group by invoice_id, usage_date
+
+),
+
+invoice_usage_amounts as (
+
+    select invoice_id, sum(amount) as usage_amount
+    from priced_lines
+    where line_type = 'usage'
+    group by invoice_id
+
+),
+
+spend_alerts as (
+
+    select
+        capped_invoices.account_id,
+        capped_invoices.period_start,
+        capped_invoices.period_end,
+        'spend_cap' as alert_type,
+        thresholds.threshold_pct,
+        cast(null as {{ dbt.type_string() }}) as price_id,
+        cast(null as {{ dbt.type_string() }}) as grant_id,
+        capped_invoices.currency,
+        capped_invoices.maximum_amount as limit_value,
+        invoice_usage_amounts.usage_amount as current_value,
+        {{ dbt.dateadd('day', 1, 'min(daily_spend.usage_date)') }} as crossed_at,
+        cast(null as {{ usage_billing.type_quantity() }}) as excess_quantity
+    from capped_invoices
+    cross join thresholds
+    inner join invoice_usage_amounts
+        on capped_invoices.invoice_id = invoice_usage_amounts.invoice_id
+    inner join daily_spend
+        on capped_invoices.invoice_id = daily_spend.invoice_id
+        and daily_spend.spend >= capped_invoices.maximum_amount * thresholds.threshold_pct / 100
+    where invoice_usage_amounts.usage_amount >= capped_invoices.maximum_amount * thresholds.threshold_pct / 100
+    {{ usage_billing.group_by(10) }}
+
+),
+
+grant_usage as (
+
+    select
+        credit_balances.*,
+        credit_balances.grant_amount - credit_balances.closing_balance - coalesce(sum(credit_balances.expired) over (
+            partition by credit_balances.grant_id order by credit_balances.period_start
+            rows between unbounded preceding and current row
+        ), 0) as used_to_date
+    from credit_balances
+
+),
+
+credit_alerts as (
+
+    select
+        grant_usage.account_id,
+        min(grant_usage.period_start) as period_start,
+        min(grant_usage.period_end) as period_end,
+        'credit_balance' as alert_type,
+        thresholds.threshold_pct,
+        cast(null as {{ dbt.type_string() }}) as price_id,
+        grant_usage.grant_id,
+        grant_usage.currency,
+        grant_usage.grant_amount as limit_value,
+        max(grant_usage.used_to_date) as current_value,
+        cast(min(grant_usage.period_end) as {{ dbt.type_timestamp() }}) as crossed_at,
+        cast(null as {{ usage_billing.type_quantity() }}) as excess_quantity
+    from grant_usage
+    cross join thresholds
+    where grant_usage.grant_amount > 0
+        and grant_usage.used_to_date >= grant_usage.grant_amount * thresholds.threshold_pct / 100
+    group by grant_usage.account_id, thresholds.threshold_pct, grant_usage.grant_id, grant_usage.currency,
+        grant_usage.grant_amount
+
+),
+
+all_alerts as (
+
+    select * from quantity_alerts
+    union all
+    select * from spend_alerts
+    union all
+    select * from credit_alerts
+
+),
+
+final as (
+
+    select
+        account_id,
+        period_start,
+        period_end,
+        alert_type,
+        cast(threshold_pct as {{ dbt.type_int() }}) as threshold_pct,
+        price_id,
+        grant_id,
+        currency,
+        cast(limit_value as {{ usage_billing.type_rate() }}) as limit_value,
+        cast(current_value as {{ usage_billing.type_rate() }}) as current_value,
+        cast(crossed_at as {{ dbt.type_timestamp() }}) as crossed_at,
+        cast(excess_quantity as {{ usage_billing.type_quantity() }}) as excess_quantity
+    from all_alerts
+
+)
+
+select * from final
