@@ -277,7 +277,7 @@ class Pusher:
             outcome.status = "pushed"
         except stripe.AuthenticationError as e:
             # Every other invoice would fail the same way: stop the run.
-            raise StripeSetupError(describe_error(e, None)) from None
+            raise StripeSetupError(self.api.redact(describe_error(e, None))) from None
         except (stripe.StripeError, PushConflict) as e:
             outcome.reason = self.api.redact(describe_error(e, None)) if self.api else str(e)
         return outcome

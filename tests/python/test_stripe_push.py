@@ -359,3 +359,13 @@ def test_cli_dry_run_prints_the_plan(env: StripeEnv) -> None:
     assert "dry run: nothing sent" in run.stdout and "Would send:" in run.stdout
     assert "POST /v1/invoices/<id>/finalize" in run.stdout
     assert env.proxy.count == 0
+
+
+def test_registered_downstream_of_the_invoice_lines() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey("stripe_push"))
+    assert dg.AssetKey("fct_invoice_lines") in node.parent_keys
+    assert dg.AssetCheckKey(dg.AssetKey("stripe_push"), "stripe_reconciliation") in node.check_keys
+    assert defs.resolve_job_def("push_job") is not None
