@@ -25,24 +25,24 @@ def _calls(account: str, n: int, start: datetime, step: timedelta, prefix: str) 
 
 def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
     minute = timedelta(minutes=1)
-    # acct_0006, plan free: free_calls tier 1 = 1,000 calls included. One call a minute from Jan 10 00:00:
+    # acct_0009, plan free: free_calls tier 1 = 1,000 calls included. One call a minute from Jan 10 00:00:
     # call k (1-based) is at minute k-1, so 50 % (500) is crossed at 08:19, 80 % (800) at 13:19,
     # 100 % (1,000) at 16:39.
-    free = _calls("acct_0006", 1200, START, minute, "free")
+    free = _calls("acct_0009", 1200, START, minute, "free")
     # acct_0011, plan starter: starter_calls has 1,000 calls included (tier 1) and hard_limit 2,000.
     # 2,100 calls, one a second from Jan 10 00:00: allowance 50/80/100 % at calls 500/800/1,000 (00:08:19,
     # 00:13:19, 00:16:39); hard limit 50/80/100 % at calls 1,000/1,600/2,000 (00:16:39, 00:26:39, 00:33:19);
     # 100 excess calls are not billed.
     starter = _calls("acct_0011", 2100, START, timedelta(seconds=1), "starter")
-    # acct_0009, plan enterprise: volume tiers 0.05 up to 2,000, 0.04 up to 10,000; spend cap 400.00.
+    # acct_0006, plan enterprise: volume tiers 0.05 up to 2,000, 0.04 up to 10,000; spend cap 400.00.
     # Jan 10: 5,000 calls → 5,000 × 0.04 = 200.00 (50 %); Jan 11: +3,000 → 8,000 × 0.04 = 320.00 (80 %);
     # Jan 12: +2,000 → 10,000 × 0.04 = 400.00 (100 %, not over: no cap line). Spend is known per day, so each
     # threshold is dated 00:00 the next day: Jan 11, Jan 12, Jan 13.
     day = timedelta(days=1)
     enterprise = (
-        _calls("acct_0009", 5000, START, timedelta(seconds=10), "ent-a")
-        + _calls("acct_0009", 3000, START + day, timedelta(seconds=10), "ent-b")
-        + _calls("acct_0009", 2000, START + 2 * day, timedelta(seconds=10), "ent-c")
+        _calls("acct_0006", 5000, START, timedelta(seconds=10), "ent-a")
+        + _calls("acct_0006", 3000, START + day, timedelta(seconds=10), "ent-b")
+        + _calls("acct_0006", 2000, START + 2 * day, timedelta(seconds=10), "ent-c")
     )
     warehouse.write_events("alerts.ndjson", free + starter + enterprise)
     warehouse.build()
@@ -54,9 +54,9 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
     got = {(a, t, p, pid): (lim, at, ex) for a, t, p, pid, lim, at, ex in rows}
     d = datetime
     expected = {
-        ("acct_0006", "included_allowance", 50, "free_calls"): (Decimal(1000), d(2026, 1, 10, 8, 19), None),
-        ("acct_0006", "included_allowance", 80, "free_calls"): (Decimal(1000), d(2026, 1, 10, 13, 19), None),
-        ("acct_0006", "included_allowance", 100, "free_calls"): (Decimal(1000), d(2026, 1, 10, 16, 39), Decimal(0)),
+        ("acct_0009", "included_allowance", 50, "free_calls"): (Decimal(1000), d(2026, 1, 10, 8, 19), None),
+        ("acct_0009", "included_allowance", 80, "free_calls"): (Decimal(1000), d(2026, 1, 10, 13, 19), None),
+        ("acct_0009", "included_allowance", 100, "free_calls"): (Decimal(1000), d(2026, 1, 10, 16, 39), Decimal(0)),
         ("acct_0011", "included_allowance", 50, "starter_calls"): (Decimal(1000), d(2026, 1, 10, 0, 8, 19), None),
         ("acct_0011", "included_allowance", 80, "starter_calls"): (Decimal(1000), d(2026, 1, 10, 0, 13, 19), None),
         ("acct_0011", "included_allowance", 100, "starter_calls"): (
@@ -67,9 +67,9 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
         ("acct_0011", "hard_limit", 50, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 16, 39), None),
         ("acct_0011", "hard_limit", 80, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 26, 39), None),
         ("acct_0011", "hard_limit", 100, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 33, 19), Decimal(100)),
-        ("acct_0009", "spend_cap", 50, None): (Decimal(400), d(2026, 1, 11), None),
-        ("acct_0009", "spend_cap", 80, None): (Decimal(400), d(2026, 1, 12), None),
-        ("acct_0009", "spend_cap", 100, None): (Decimal(400), d(2026, 1, 13), None),
+        ("acct_0006", "spend_cap", 50, None): (Decimal(400), d(2026, 1, 11), None),
+        ("acct_0006", "spend_cap", 80, None): (Decimal(400), d(2026, 1, 12), None),
+        ("acct_0006", "spend_cap", 100, None): (Decimal(400), d(2026, 1, 13), None),
     }
     assert got == expected
 
@@ -80,7 +80,7 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
     )
     assert [(t, q, a) for t, q, a, _ in lines] == [(1, Decimal(1000), Decimal("0.00")), (2, Decimal(1000), Decimal("10.00"))]
     assert "hard limit 2,000 calls reached; 100 more not billed" in lines[1][3]
-    # P10: exactly at the cap, no cap line; enterprise minimum 150.00 is met (400.00).
+    # P10: exactly at the cap, no cap line; enterprise minimum 200.00 is met (400.00).
     assert warehouse.query(
         "select line_type, amount from marts.fct_invoice_lines where account_id = 'acct_0009' "
         "and period_start = date '2026-01-01' and line_type in ('cap', 'minimum')"
