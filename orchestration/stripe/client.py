@@ -48,7 +48,9 @@ def redact(text: str, api_key: str | None) -> str:
 
 
 class _TunedRequestsClient(stripe.RequestsClient):
-    """The SDK's HTTP client with a configurable first retry delay (SDK default 0.5 s, at most 5 s)."""
+    """The SDK's HTTP client with a configurable first retry delay (SDK default 0.5 s, at most 5 s).
+
+    The SDK has no public setting for it: this overrides its backoff hook `_sleep_time_seconds`."""
 
     def __init__(self, initial_delay: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
