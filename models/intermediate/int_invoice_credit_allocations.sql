@@ -7,7 +7,8 @@
     Example: grants A 40.00 (expires Feb 20) and B 25.125 (never); January usage 52.30 draws
     A 40.00 then B 12.30 (B keeps 12.825); A is empty, so February's 20.00 draws B 12.825.
     One row per grant and invoice of its account; amounts exact (a grant may have more decimals
-    than the currency: only the credit line is rounded, P12). -#}
+    than the currency: only the credit line is rounded, P12). A closed invoice (P13) keeps the draws it
+    was closed with, so balances carry forward from what was actually billed. -#}
 with recursive
 
 segments as (
@@ -34,6 +35,26 @@ credit_grants as (
 
 ),
 
+adjustment_lines as (
+
+    select * from {{ ref('int_invoice_adjustments') }}
+
+),
+
+final_invoices as (
+
+    select * from {{ ref('stg_ledger__final_invoices') }}
+
+),
+
+final_draws as (
+
+    select invoice_id, grant_id, -unit_amount as used
+    from {{ ref('stg_ledger__final_invoice_lines') }}
+    where line_type = 'credit'
+
+),
+
 invoices as (
 
     select distinct invoice_id, account_id, period_start, period_end, currency, minor_units
@@ -44,7 +65,9 @@ invoices as (
 creditable_lines as (
 
     select invoice_id, amount from priced_lines
-    where line_type in ('usage', 'adjustment')
+    where line_type = 'usage'
+    union all
+    select invoice_id, amount from adjustment_lines
     union all
     select invoice_id, amount from committed_lines
     where line_type = 'cap'
@@ -69,7 +92,8 @@ creditable_invoices as (
             when coalesce(creditable_totals.creditable_amount, 0) > 0 then creditable_totals.creditable_amount
             else 0
         end as {{ usage_billing.type_rate() }}) as creditable_amount,
-        row_number() over (partition by invoices.account_id order by invoices.period_start) as invoice_seq
+        row_number() over (partition by invoices.account_id order by invoices.period_start) as invoice_seq,
+        invoices.invoice_id in (select invoice_id from final_invoices) as is_closed
     from invoices
     left join creditable_totals
         on invoices.invoice_id = creditable_totals.invoice_id
@@ -137,6 +161,7 @@ allocations as (
                 usable.*,
                 -- What is left to pay once higher-priority usable grants have paid what they can.
                 cast(case
+                    when usable.is_closed then coalesce(usable.final_used, 0)
                     when not usable.is_usable then 0
                     when usable.creditable_amount - (usable.available_through - usable.opening_balance) <= 0 then 0
                     when usable.creditable_amount - (usable.available_through - usable.opening_balance)
@@ -163,6 +188,8 @@ allocations as (
                         creditable_invoices.invoice_id,
                         creditable_invoices.period_end,
                         creditable_invoices.creditable_amount,
+                        creditable_invoices.is_closed,
+                        final_draws.used as final_used,
                         previous.closing_balance as opening_balance,
                         previous.effective_at < creditable_invoices.period_end
                         and (previous.expires_at is null or previous.expires_at > creditable_invoices.period_end)
@@ -171,6 +198,9 @@ allocations as (
                     inner join creditable_invoices
                         on previous.account_id = creditable_invoices.account_id
                         and creditable_invoices.invoice_seq = previous.invoice_seq + 1
+                    left join final_draws
+                        on creditable_invoices.invoice_id = final_draws.invoice_id
+                        and previous.grant_id = final_draws.grant_id
                 ) as eligible
             ) as usable
         ) as drawn

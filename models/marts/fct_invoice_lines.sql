@@ -1,5 +1,7 @@
-{#- Every line of every invoice: base fees and usage (P5-P9), the spend cap and minimum (P10) and
-    one credit line per prepaid grant drawn (P11), each rounded to the currency's minor units (P12). -#}
+{#- Every line of every invoice: base fees and usage (P5-P9), the spend cap and minimum (P10), one
+    credit line per prepaid grant drawn (P11) and adjustments for late usage in closed periods (P14),
+    each rounded to the currency's minor units (P12). Closed invoices (P13) show the lines frozen in the
+    ledger when they closed, whatever has happened since. -#}
 with
 
 priced_lines as (
@@ -17,6 +19,24 @@ committed_lines as (
 credit_allocations as (
 
     select * from {{ ref('int_invoice_credit_allocations') }}
+
+),
+
+adjustment_lines as (
+
+    select * from {{ ref('int_invoice_adjustments') }}
+
+),
+
+final_lines as (
+
+    select * from {{ ref('stg_ledger__final_invoice_lines') }}
+
+),
+
+final_invoices as (
+
+    select * from {{ ref('stg_ledger__final_invoices') }}
 
 ),
 
@@ -47,23 +67,32 @@ credit_lines as (
         {{ usage_billing.round_money('-used', 'minor_units') }} as amount,
         currency,
         minor_units,
-        grant_id
+        grant_id,
+        cast(null as date) as adjusted_period_start
     from credit_allocations
     where used > 0
 
 ),
 
-all_lines as (
+open_lines as (
 
-    select *, cast(null as {{ dbt.type_string() }}) as grant_id from priced_lines
+    select *, cast(null as {{ dbt.type_string() }}) as grant_id, cast(null as date) as adjusted_period_start
+    from priced_lines
     union all
-    select *, cast(null as {{ dbt.type_string() }}) as grant_id from committed_lines
+    select *, cast(null as {{ dbt.type_string() }}) as grant_id, cast(null as date) as adjusted_period_start
+    from committed_lines
     union all
     select * from credit_lines
+    union all
+    select
+        invoice_line_id, invoice_id, account_id, period_start, period_end, plan_id, plan_valid_from, line_type,
+        meter, endpoint, price_id, tier, description, quantity, unit_amount, amount, currency, minor_units,
+        cast(null as {{ dbt.type_string() }}) as grant_id, adjusted_period_start
+    from adjustment_lines
 
 ),
 
-final as (
+computed_lines as (
 
     select
         invoice_line_id,
@@ -83,8 +112,44 @@ final as (
         currency,
         false as is_final,
         plan_id,
-        grant_id
-    from all_lines
+        grant_id,
+        adjusted_period_start
+    from open_lines
+    where invoice_id not in (select invoice_id from final_invoices)
+
+),
+
+frozen_lines as (
+
+    select
+        invoice_line_id,
+        invoice_id,
+        account_id,
+        period_start,
+        period_end,
+        line_type,
+        meter,
+        endpoint,
+        price_id,
+        tier,
+        description,
+        quantity,
+        unit_amount,
+        amount,
+        currency,
+        true as is_final,
+        plan_id,
+        grant_id,
+        adjusted_period_start
+    from final_lines
+
+),
+
+final as (
+
+    select * from frozen_lines
+    union all
+    select * from computed_lines
 
 )
 
