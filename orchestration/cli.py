@@ -68,16 +68,28 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
-def cmd_build(args: argparse.Namespace) -> int:
+def _prepare_dbt() -> None:
+    """Stage a user catalog before parsing, so that the parse and the run see the same seed path and
+    dbt's partial parsing can be reused; then make sure the manifest is current."""
     _absolutise_env()
     from orchestration.resources import stage_catalog
 
-    # Stage a user catalog before parsing, so that the parse and the build see the same seed path
-    # and dbt's partial parsing can be reused.
     staged = stage_catalog()
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
     _prepare_manifest()
+
+
+def _report_failure(result, what: str, elapsed: float) -> int:
+    for event in result.all_events:
+        if event.is_failure:
+            sys.stderr.write(f"{event.step_key}: {event.message}\n")
+    sys.stderr.write(f"{what} failed after {elapsed:.1f}s (run {result.run_id})\n")
+    return 1
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    _prepare_dbt()
     from orchestration.definitions import defs
     from orchestration.project import duckdb_path
 
@@ -96,11 +108,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     elapsed = time.monotonic() - started
     if not result.success:
-        for event in result.all_events:
-            if event.is_failure:
-                sys.stderr.write(f"{event.step_key}: {event.message}\n")
-        sys.stderr.write(f"build failed after {elapsed:.1f}s (run {result.run_id})\n")
-        return 1
+        return _report_failure(result, "build", elapsed)
     print(f"build finished in {elapsed:.1f}s (run {result.run_id})")
     if not args.quiet:
         # The dbt asset has closed dbt-duckdb's connection (release_dbt_duckdb_connections),
@@ -109,6 +117,43 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         print()
         print(invoice_summary(duckdb_path()))
+    return 0
+
+
+def cmd_close(args: argparse.Namespace) -> int:
+    """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
+    _prepare_dbt()
+    from orchestration.definitions import defs
+    from orchestration.project import duckdb_path
+
+    if not duckdb_path().exists():
+        sys.stderr.write(f"close: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        return 1
+    run_config = {
+        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "ops": {
+            "close_billing_periods": {
+                "config": {
+                    "period": args.period,
+                    "force": bool(args.force),
+                    "grace_days": args.grace_days,
+                    "now": args.now or "",
+                }
+            }
+        },
+    }
+    started = time.monotonic()
+    result = defs.resolve_job_def("close_job").execute_in_process(
+        run_config=run_config, instance=_instance(), raise_on_error=False
+    )
+    elapsed = time.monotonic() - started
+    if not result.success:
+        return _report_failure(result, "close", elapsed)
+    for materialization in result.asset_materializations_for_node("close_billing_periods")[:1]:
+        log = materialization.metadata.get("log")
+        if log is not None:
+            print(str(log.value))
+    print(f"close finished in {elapsed:.1f}s (run {result.run_id})")
     return 0
 
 
@@ -240,6 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)
     summary.set_defaults(func=cmd_summary)
+
+    close = sub.add_parser(
+        "close",
+        help="Close the account periods that start in a month (P13): their invoices become final.",
+    )
+    close.add_argument(
+        "--period", required=True, type=_period, help="YYYY-MM: periods that start in this month."
+    )
+    close.add_argument(
+        "--force", action="store_true", help="Close now, without waiting for the grace window."
+    )
+    close.add_argument(
+        "--grace-days", type=int, default=3, help="Days after a period's end before it may close (default 3)."
+    )
+    close.add_argument("--now", default="", help=argparse.SUPPRESS)
+    close.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    close.set_defaults(func=cmd_close)
 
     push = sub.add_parser(
         "push",

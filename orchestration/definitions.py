@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from orchestration.assets.close import close_billing_periods
 from orchestration.assets.dbt import usage_billing_dbt_assets
 from orchestration.assets.raw_events import raw_events
 from orchestration.assets.stripe import stripe_push
@@ -15,6 +16,16 @@ build_job = dg.define_asset_job(
     description="Scan the event files, then dbt build: stage, dedupe, aggregate and price them.",
 )
 
+close_job = dg.define_asset_job(
+    name="close_job",
+    selection=dg.AssetSelection.assets(close_billing_periods)
+    | (dg.AssetSelection.assets(close_billing_periods).downstream() - dg.AssetSelection.assets(stripe_push)),
+    description=(
+        "Close a month's account periods into the ledger (P13; run config: period, force, grace_days), "
+        "then rebuild the marts so they show them as final."
+    ),
+)
+
 push_job = dg.define_asset_job(
     name="push_job",
     selection=dg.AssetSelection.assets(stripe_push),
@@ -22,7 +33,7 @@ push_job = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[raw_events, usage_billing_dbt_assets, stripe_push],
-    jobs=[build_job, push_job],
+    assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push],
+    jobs=[build_job, close_job, push_job],
     resources={"dbt": dbt_resource(), "stripe": stripe_resource()},
 )

@@ -63,6 +63,22 @@ class Warehouse:
         )
         assert result.success
 
+    def close(self, period: str, *, force: bool = False, now: str = "", grace_days: int = 3) -> dict:
+        """Run close_job (the close asset, then the marts downstream of the ledger); return its metadata."""
+        import dagster as dg
+
+        from orchestration.definitions import defs
+
+        config = {"period": period, "force": force, "now": now, "grace_days": grace_days}
+        result = defs.resolve_job_def("close_job").execute_in_process(
+            run_config={"ops": {"close_billing_periods": {"config": config}}},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=True,
+        )
+        assert result.success
+        (materialization, *_) = result.asset_materializations_for_node("close_billing_periods")
+        return {k: v.value for k, v in materialization.metadata.items()}
+
     def query(self, sql: str, params: list | None = None) -> list[tuple]:
         con = duckdb.connect(str(self.db_path), read_only=True)
         try:

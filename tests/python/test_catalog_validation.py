@@ -18,7 +18,10 @@ BROKEN_ROWS = {
         "meters.csv (bad_users): a unique_count meter needs unique_field",
     ),
     "negative_amount": (
-        {"plans.csv": ["neg_plan,Negative,usd,-1,,"], "credit_grants.csv": ["g_neg,acct_0001,-5,2026-01-01,"]},
+        {
+            "plans.csv": ["neg_plan,Negative,usd,-1,,"],
+            "credit_grants.csv": ["g_neg,acct_0001,-5,2026-01-01,"],
+        },
         "plans.csv (neg_plan): base_fee -1",
     ),
     "negative_grant": (
@@ -78,7 +81,10 @@ BROKEN_ROWS = {
         "account_plans.csv (acct_eur from 2026-01-01): account currency eur differs from plan payg currency usd",
     ),
     "unknown_account": (
-        {"account_plans.csv": ["acct_ghost,payg,2026-01-01,"], "credit_grants.csv": ["g_ghost,acct_ghost,5,2026-01-01,"]},
+        {
+            "account_plans.csv": ["acct_ghost,payg,2026-01-01,"],
+            "credit_grants.csv": ["g_ghost,acct_ghost,5,2026-01-01,"],
+        },
         "account_plans.csv (acct_ghost from 2026-01-01): account_id acct_ghost is not in accounts.csv",
     ),
     "unknown_account_in_grant": (
@@ -165,7 +171,16 @@ def test_sample_catalog_has_no_errors(tmp_path: Path) -> None:
     env = {**os.environ, "USAGE_BILLING_DUCKDB": str(tmp_path / "warehouse.duckdb")}
     env.pop("USAGE_BILLING_CATALOG", None)
     result = subprocess.run(
-        [dbt_executable(), "build", "--select", "+int_catalog_errors", "--indirect-selection", "cautious", "--profiles-dir", str(REPO_ROOT)],
+        [
+            dbt_executable(),
+            "build",
+            "--select",
+            "+int_catalog_errors",
+            "--indirect-selection",
+            "cautious",
+            "--profiles-dir",
+            str(REPO_ROOT),
+        ],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

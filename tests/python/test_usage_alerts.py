@@ -56,9 +56,21 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
     expected = {
         ("acct_0009", "included_allowance", 50, "free_calls"): (Decimal(1000), d(2026, 1, 10, 8, 19), None),
         ("acct_0009", "included_allowance", 80, "free_calls"): (Decimal(1000), d(2026, 1, 10, 13, 19), None),
-        ("acct_0009", "included_allowance", 100, "free_calls"): (Decimal(1000), d(2026, 1, 10, 16, 39), Decimal(0)),
-        ("acct_0011", "included_allowance", 50, "starter_calls"): (Decimal(1000), d(2026, 1, 10, 0, 8, 19), None),
-        ("acct_0011", "included_allowance", 80, "starter_calls"): (Decimal(1000), d(2026, 1, 10, 0, 13, 19), None),
+        ("acct_0009", "included_allowance", 100, "free_calls"): (
+            Decimal(1000),
+            d(2026, 1, 10, 16, 39),
+            Decimal(0),
+        ),
+        ("acct_0011", "included_allowance", 50, "starter_calls"): (
+            Decimal(1000),
+            d(2026, 1, 10, 0, 8, 19),
+            None,
+        ),
+        ("acct_0011", "included_allowance", 80, "starter_calls"): (
+            Decimal(1000),
+            d(2026, 1, 10, 0, 13, 19),
+            None,
+        ),
         ("acct_0011", "included_allowance", 100, "starter_calls"): (
             Decimal(1000),
             d(2026, 1, 10, 0, 16, 39),
@@ -66,7 +78,11 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
         ),
         ("acct_0011", "hard_limit", 50, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 16, 39), None),
         ("acct_0011", "hard_limit", 80, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 26, 39), None),
-        ("acct_0011", "hard_limit", 100, "starter_calls"): (Decimal(2000), d(2026, 1, 10, 0, 33, 19), Decimal(100)),
+        ("acct_0011", "hard_limit", 100, "starter_calls"): (
+            Decimal(2000),
+            d(2026, 1, 10, 0, 33, 19),
+            Decimal(100),
+        ),
         ("acct_0006", "spend_cap", 50, None): (Decimal(400), d(2026, 1, 11), None),
         ("acct_0006", "spend_cap", 80, None): (Decimal(400), d(2026, 1, 12), None),
         ("acct_0006", "spend_cap", 100, None): (Decimal(400), d(2026, 1, 13), None),
@@ -78,10 +94,16 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
         "select tier, quantity, amount, description from marts.fct_invoice_lines "
         "where account_id = 'acct_0011' and price_id = 'starter_calls' order by tier"
     )
-    assert [(t, q, a) for t, q, a, _ in lines] == [(1, Decimal(1000), Decimal("0.00")), (2, Decimal(1000), Decimal("10.00"))]
+    assert [(t, q, a) for t, q, a, _ in lines] == [
+        (1, Decimal(1000), Decimal("0.00")),
+        (2, Decimal(1000), Decimal("10.00")),
+    ]
     assert "hard limit 2,000 calls reached; 100 more not billed" in lines[1][3]
     # P10: exactly at the cap, no cap line; enterprise minimum 200.00 is met (400.00).
-    assert warehouse.query(
-        "select line_type, amount from marts.fct_invoice_lines where account_id = 'acct_0009' "
-        "and period_start = date '2026-01-01' and line_type in ('cap', 'minimum')"
-    ) == []
+    assert (
+        warehouse.query(
+            "select line_type, amount from marts.fct_invoice_lines where account_id = 'acct_0009' "
+            "and period_start = date '2026-01-01' and line_type in ('cap', 'minimum')"
+        )
+        == []
+    )

@@ -1,0 +1,90 @@
+"""Period close (P13) as a Dagster asset: freezes a month's invoices into the append-only ledger.
+
+The ledger tables are dbt sources (`ledger.final_invoice_lines`, `ledger.final_invoices`), so in the asset
+graph they sit upstream of the marts: `close_job` runs this asset, then rebuilds everything downstream so
+`fct_invoices` shows the closed invoices as `final`. The write itself is the dbt operation
+`close_billing_periods` (macros/ledger.sql): one code path for the CLI, the UI and the monthly schedule.
+"""
+
+import json
+import os
+import re
+from datetime import UTC, date, datetime
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+from pydantic import Field
+
+from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
+
+FINAL_LINES = dg.AssetKey(["ledger", "final_invoice_lines"])
+FINAL_INVOICES = dg.AssetKey(["ledger", "final_invoices"])
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+class CloseConfig(dg.Config):
+    period: str = Field(
+        default="",
+        description="Close the account periods that start in this month (YYYY-MM); blank = the previous month.",
+    )
+    force: bool = Field(default=False, description="Close at once, without waiting for the grace window.")
+    grace_days: int = Field(default=3, description="Days after a period's end before it may be closed.")
+    now: str = Field(
+        default="", description="Close as if at this UTC time (ISO-8601); blank = now. For tests."
+    )
+
+
+def previous_month(today: date) -> str:
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(FINAL_LINES, description="Every line of every closed invoice, frozen at close (P13)."),
+        dg.AssetSpec(FINAL_INVOICES, description="Totals of every closed invoice and when it closed (P13)."),
+    ],
+    name="close_billing_periods",
+    group_name="close",
+    can_subset=False,
+)
+def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: CloseConfig):
+    period = config.period or previous_month(datetime.now(UTC).date())
+    if not PERIOD.match(period):
+        raise dg.Failure(f"close: period must be YYYY-MM, got {period!r}")
+    if config.grace_days < 0:
+        raise dg.Failure("close: grace_days must not be negative")
+    args = {"period": period, "force": config.force, "grace_days": config.grace_days}
+    if config.now:
+        args["now"] = config.now
+    user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
+    staged = stage_catalog()
+    if staged:
+        os.environ["USAGE_BILLING_CATALOG"] = staged
+    messages: list[str] = []
+    try:
+        invocation = dbt.cli(["run-operation", "close_billing_periods", "--args", json.dumps(args)])
+        for event in invocation.stream_raw_events():
+            message = event.raw_event.get("info", {}).get("msg", "")
+            if isinstance(message, str) and message.startswith("close:"):
+                messages.append(message)
+                context.log.info(message)
+        invocation.wait()
+        if not invocation.is_successful():
+            raise dg.Failure(f"close failed: {invocation.get_error()}")
+    finally:
+        release_dbt_duckdb_connections()
+        if user_catalog is not None:
+            os.environ["USAGE_BILLING_CATALOG"] = user_catalog
+    closed = [m for m in messages if not m.startswith("close: skipped") and "invoice(s) closed" not in m]
+    skipped = [m for m in messages if m.startswith("close: skipped")]
+    metadata = {
+        "period": period,
+        "force": config.force,
+        "grace_days": config.grace_days,
+        "invoices_closed": len(closed),
+        "invoices_in_grace_window": len(skipped),
+        "log": dg.MetadataValue.md("\n".join(f"- {m}" for m in messages) or "nothing to close"),
+    }
+    yield dg.MaterializeResult(asset_key=FINAL_LINES, metadata=metadata)
+    yield dg.MaterializeResult(asset_key=FINAL_INVOICES, metadata=metadata)
