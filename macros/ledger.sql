@@ -41,6 +41,13 @@
     and totals from the marts into the ledger. Already closed invoices are left as they are. Returns nothing;
     logs one line per invoice closed and per invoice still in its grace window. -#}
 {% macro close_billing_periods(period, force=false, grace_days=3, now=none) %}
+    {%- set periods = [period] if period is string else period -%}
+    {%- for one in periods -%}
+        {%- do usage_billing.close_billing_period(one, force, grace_days, now) -%}
+    {%- endfor -%}
+{% endmacro %}
+
+{% macro close_billing_period(period, force, grace_days, now) %}
     {%- if not (period is string and period | length == 7 and period[4] == '-') -%}
         {{ exceptions.raise_compiler_error("close: period must be YYYY-MM, got " ~ period) }}
     {%- endif -%}

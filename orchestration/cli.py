@@ -134,7 +134,7 @@ def cmd_close(args: argparse.Namespace) -> int:
         "ops": {
             "close_billing_periods": {
                 "config": {
-                    "period": args.period,
+                    "periods": args.period,
                     "force": bool(args.force),
                     "grace_days": args.grace_days,
                     "now": args.now or "",
@@ -160,9 +160,13 @@ def cmd_close(args: argparse.Namespace) -> int:
 def cmd_summary(args: argparse.Namespace) -> int:
     _absolutise_env()
     from orchestration.project import duckdb_path
-    from orchestration.summary import invoice_summary
+    from orchestration.summary import invoice_summary, stripe_summary
 
-    print(invoice_summary(duckdb_path(), max_invoices=args.max_invoices))
+    print(
+        stripe_summary(duckdb_path())
+        if args.stripe
+        else invoice_summary(duckdb_path(), max_invoices=args.max_invoices)
+    )
     return 0
 
 
@@ -225,7 +229,12 @@ def cmd_push(args: argparse.Namespace) -> int:
 def cmd_local_stripe(args: argparse.Namespace) -> int:
     from orchestration.stripe.local_server import serve
 
-    serve(port=args.port, idempotency_ttl=args.idempotency_ttl, access_log=not args.quiet)
+    serve(
+        port=args.port,
+        idempotency_ttl=args.idempotency_ttl,
+        access_log=not args.quiet,
+        state_file=args.state_file,
+    )
     return 0
 
 
@@ -284,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)
+    summary.add_argument(
+        "--stripe", action="store_true", help="What Stripe holds after the last push, beside our totals."
+    )
     summary.set_defaults(func=cmd_summary)
 
     close = sub.add_parser(
@@ -291,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="Close the account periods that start in a month (P13): their invoices become final.",
     )
     close.add_argument(
-        "--period", required=True, type=_period, help="YYYY-MM: periods that start in this month."
+        "--period",
+        required=True,
+        type=_period,
+        action="append",
+        help="YYYY-MM: periods that start in this month (repeat for several months).",
     )
     close.add_argument(
         "--force", action="store_true", help="Close now, without waiting for the grace window."

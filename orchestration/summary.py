@@ -67,3 +67,39 @@ def invoice_summary(db_path: Path, max_invoices: int = 40) -> str:
         money = _money(total, currency, minor.get(currency, 2))
         out.append(f"  {currency.upper()}: {count} invoice(s), {int(lines or 0)} line(s), {money}")
     return "\n".join(out)
+
+
+def stripe_summary(db_path: Path) -> str:
+    """What Stripe holds, as read back after the last push of each month (marts.stripe_reconciliation),
+    beside the warehouse's totals."""
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'stripe_reconciliation'"
+        ).fetchone()[0]
+        if not exists:
+            return "Stripe: nothing pushed yet (usage-billing push --period YYYY-MM)."
+        rows = con.execute(
+            """select account_id, period_start, currency, warehouse_total, stripe_total, stripe_invoice_id, status
+               from marts.stripe_reconciliation order by account_id, period_start"""
+        ).fetchall()
+    finally:
+        con.close()
+    lines = [
+        "Stripe, read back after the push (marts.stripe_reconciliation):",
+        f"  {'account':<14} {'period':<10} {'cur':<4} {'warehouse':>12} {'stripe':>12}  {'stripe invoice':<28} status",
+    ]
+    counts: dict[str, int] = {}
+    for account, period, currency, ours, theirs, stripe_id, status in rows:
+        counts[status] = counts.get(status, 0) + 1
+        lines.append(
+            f"  {account:<14} {period!s:<10} {currency:<4} {_num(ours):>12} {_num(theirs):>12}  "
+            f"{stripe_id or '-':<28} {status}"
+        )
+    lines.append("  " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:,}"

@@ -1,7 +1,7 @@
 {#- The pricing catalog's errors (CONTRACT.md §2). Seeds load first; when this model runs, any bad row
     fails the build with one message per row, and every pricing model (which depends on this one) is
     skipped, so a broken catalog can never price an invoice. -#}
-{%- if execute -%}
+{%- if execute and load_relation(ref('meters')) is not none -%}
     {%- set found = run_query(usage_billing.catalog_error_rows() ~ ' order by 1, 2, 3') -%}
     {%- if found.rows | length > 0 -%}
         {%- set messages = [] -%}

@@ -27,6 +27,9 @@ class CloseConfig(dg.Config):
         default="",
         description="Close the account periods that start in this month (YYYY-MM); blank = the previous month.",
     )
+    periods: list[str] = Field(
+        default=[], description="Several months at once (YYYY-MM each), instead of period."
+    )
     force: bool = Field(default=False, description="Close at once, without waiting for the grace window.")
     grace_days: int = Field(default=3, description="Days after a period's end before it may be closed.")
     now: str = Field(
@@ -49,12 +52,13 @@ def previous_month(today: date) -> str:
     can_subset=False,
 )
 def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: CloseConfig):
-    period = config.period or previous_month(datetime.now(UTC).date())
-    if not PERIOD.match(period):
-        raise dg.Failure(f"close: period must be YYYY-MM, got {period!r}")
+    periods = config.periods or [config.period or previous_month(datetime.now(UTC).date())]
+    for period in periods:
+        if not PERIOD.match(period):
+            raise dg.Failure(f"close: period must be YYYY-MM, got {period!r}")
     if config.grace_days < 0:
         raise dg.Failure("close: grace_days must not be negative")
-    args = {"period": period, "force": config.force, "grace_days": config.grace_days}
+    args = {"period": periods, "force": config.force, "grace_days": config.grace_days}
     if config.now:
         args["now"] = config.now
     user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
@@ -79,7 +83,7 @@ def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource
     closed = [m for m in messages if not m.startswith("close: skipped") and "invoice(s) closed" not in m]
     skipped = [m for m in messages if m.startswith("close: skipped")]
     metadata = {
-        "period": period,
+        "period": ", ".join(periods),
         "force": config.force,
         "grace_days": config.grace_days,
         "invoices_closed": len(closed),

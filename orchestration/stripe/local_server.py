@@ -43,6 +43,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -88,16 +89,33 @@ def _error(status: int, error_type: str, message: str, **extra: Any):
     return json_response({"error": {"type": error_type, "message": message, **extra}}, status=status)
 
 
-def create_app(idempotency_ttl: float = DAY_SECONDS):
-    """localstripe's routes and middlewares, behind the fixture layer's routes and idempotency."""
+def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = None):
+    """localstripe's routes and middlewares, behind the fixture layer's routes and idempotency.
+
+    state_file: keep the server's objects in this file across restarts (the demo's server, so that a
+    second demo run finds what the first one pushed); None keeps them in memory only."""
     from aiohttp import web
     from localstripe import resources, server
     from localstripe.errors import UserError
     from localstripe.resources import Customer, Event, Invoice, List, store
     from localstripe.webhooks import schedule_webhook
 
-    # In memory only (see the module docstring).
-    resources.Store.dump_to_disk = lambda self: None
+    # In memory only (see the module docstring), unless a state file of our own is given.
+    if state_file:
+        import pickle
+
+        def dump_to_disk(self) -> None:
+            tmp = f"{state_file}.tmp"
+            with open(tmp, "wb") as f:
+                pickle.dump(dict(self), f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, state_file)
+
+        resources.Store.dump_to_disk = dump_to_disk
+        if os.path.exists(state_file):
+            with open(state_file, "rb") as f:
+                dict.update(store, pickle.load(f))
+    else:
+        resources.Store.dump_to_disk = lambda self: None
     # Stripe: total = subtotal + tax, negative when credits exceed charges; amount_due >= 0.
     Invoice.total = property(lambda self: self.subtotal + self.tax)
     Invoice.amount_due = property(lambda self: max(0, self.total - (self.starting_balance or 0)))
@@ -326,10 +344,12 @@ def create_app(idempotency_ttl: float = DAY_SECONDS):
     return app
 
 
-async def _serve(host: str, port: int, idempotency_ttl: float, access_log: bool) -> None:
+async def _serve(
+    host: str, port: int, idempotency_ttl: float, access_log: bool, state_file: str | None = None
+) -> None:
     from aiohttp import web
 
-    app = create_app(idempotency_ttl=idempotency_ttl)
+    app = create_app(idempotency_ttl=idempotency_ttl, state_file=state_file)
     runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if access_log else None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -351,11 +371,12 @@ def serve(
     host: str = "127.0.0.1",
     idempotency_ttl: float = DAY_SECONDS,
     access_log: bool = True,
+    state_file: str | None = None,
 ) -> None:
     """Run in the foreground until SIGINT or SIGTERM. Port 0 picks a free port (printed)."""
     if access_log:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-    asyncio.run(_serve(host, port, idempotency_ttl, access_log))
+    asyncio.run(_serve(host, port, idempotency_ttl, access_log, state_file))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -369,13 +390,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Seconds an Idempotency-Key is remembered (default 86400, as Stripe).",
     )
     parser.add_argument("--quiet", action="store_true", help="No access log.")
+    parser.add_argument(
+        "--state-file",
+        default=None,
+        help="Keep the server's objects in this file across restarts (default: memory only).",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="local-stripe", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    serve(port=args.port, idempotency_ttl=args.idempotency_ttl, access_log=not args.quiet)
+    serve(
+        port=args.port,
+        idempotency_ttl=args.idempotency_ttl,
+        access_log=not args.quiet,
+        state_file=args.state_file,
+    )
     return 0
 
 
