@@ -9,6 +9,7 @@ from orchestration.assets.dbt import usage_billing_dbt_assets
 from orchestration.assets.raw_events import raw_events
 from orchestration.assets.stripe import stripe_push
 from orchestration.resources import dbt_resource, stripe_resource
+from orchestration.schedules import monthly_close_and_push
 
 build_job = dg.define_asset_job(
     name="build_job",
@@ -32,8 +33,16 @@ push_job = dg.define_asset_job(
     description="Push a month's final invoices to Stripe exactly once, then reconcile (run config: period).",
 )
 
+close_and_push_job = dg.define_asset_job(
+    name="close_and_push_job",
+    selection=dg.AssetSelection.assets(close_billing_periods)
+    | dg.AssetSelection.assets(close_billing_periods).downstream(),
+    description="Close the months' billing periods (P13), rebuild the marts, push the final invoices to Stripe.",
+)
+
 defs = dg.Definitions(
     assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push],
-    jobs=[build_job, close_job, push_job],
+    jobs=[build_job, close_job, push_job, close_and_push_job],
+    schedules=[monthly_close_and_push],
     resources={"dbt": dbt_resource(), "stripe": stripe_resource()},
 )

@@ -17,7 +17,12 @@ RECONCILIATION_CHECK = "stripe_reconciliation"
 
 
 class StripePushConfig(dg.Config):
-    period: str = Field(description="Push the final invoices whose period starts in this month (YYYY-MM).")
+    period: str = Field(
+        default="", description="Push the final invoices whose period starts in this month (YYYY-MM)."
+    )
+    periods: list[str] = Field(
+        default=[], description="Several months in one run (the schedule), instead of period."
+    )
     dry_run: bool = Field(default=False, description="Print what would be sent; send and record nothing.")
     live: bool = Field(default=False, description="Allow a live-mode key (sk_live_/rk_live_).")
 
@@ -42,6 +47,15 @@ def _metadata(report: PushReport) -> dict:
     }
 
 
+def _merged(reports: list[PushReport]) -> PushReport:
+    merged = PushReport(period=", ".join(r.period for r in reports), dry_run=reports[0].dry_run)
+    for r in reports:
+        merged.outcomes.extend(r.outcomes)
+        merged.plan.extend(r.plan)
+        merged.requests += r.requests
+    return merged
+
+
 @dg.asset(
     key="stripe_push",
     deps=[dg.AssetKey(["fct_invoice_lines"]), dg.AssetKey(["fct_invoices"])],
@@ -62,18 +76,24 @@ def _metadata(report: PushReport) -> dict:
 )
 def stripe_push(context: dg.AssetExecutionContext, config: StripePushConfig, stripe: StripeResource):
     db_path = duckdb_path()
+    periods = config.periods or [config.period]
+    reports: list[PushReport] = []
     try:
         api = None if config.dry_run else stripe.client(live=config.live)
-        report = push_period(db_path, config.period, api=api, dry_run=config.dry_run, log=context.log.info)
+        for period in periods:
+            reports.append(
+                push_period(db_path, period, api=api, dry_run=config.dry_run, log=context.log.info)
+            )
     except (StripeSetupError, ValueError) as e:
         raise dg.Failure(description=str(e)) from None
+    report = reports[0] if len(reports) == 1 else _merged(reports)
     metadata = _metadata(report)
     if config.dry_run:
         context.log.info(report.summary())
         yield dg.MaterializeResult(metadata=metadata)
         yield dg.AssetCheckResult(check_name=RECONCILIATION_CHECK, passed=True, metadata={"dry_run": True})
         return
-    rows = reconcile(db_path, report, api)
+    rows = [row for one in reports for row in reconcile(db_path, one, api)]
     problems = [r for r in rows if r.status in PROBLEM_STATUSES]
     context.log.info(report.summary())
     if report.failed:
