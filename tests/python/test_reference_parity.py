@@ -184,7 +184,8 @@ def _compare(warehouse: Warehouse, *, expect_malformed: bool = True) -> None:
     assert any(row["used"] > 0 for row in ref.credit_balances.values())
 
 
-@pytest.mark.parametrize("fmt", ["ndjson", "ndjson.gz"])
+# Plain NDJSON is compared by test_one_batch_and_many_batches_give_identical_invoices below.
+@pytest.mark.parametrize("fmt", ["ndjson.gz"])
 def test_generated_events_match_reference(warehouse: Warehouse, fmt: str) -> None:
     _generate(warehouse, fmt, events=30_000, seed=11)
     warehouse.build()
