@@ -14,8 +14,14 @@ from stripe_fixtures import TEST_KEY, LocalStripe
 
 
 def _run(today: date) -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import defs
+    import importlib
+
+    import orchestration.definitions
     from orchestration.schedules import close_and_push_run_config, monthly_close_and_push
+
+    # The Stripe resource reads STRIPE_API_KEY / STRIPE_API_BASE when the code location loads (as
+    # `dagster dev` or the daemon would, with the variables set): load it again now that they are.
+    defs = importlib.reload(orchestration.definitions).defs
 
     # The schedule's own run request for that day.
     context = dg.build_schedule_context(
