@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Create the project's virtualenv (.venv) and install the pinned packages into it.
-# Needs only Python 3.11 and pip. Safe to run again: it reinstalls only when pyproject.toml changed.
+# Needs only Python 3.11 and pip (plus Debian packages it installs itself: scripts/os_packages.sh).
+# Safe to run again: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/os_packages.sh
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
