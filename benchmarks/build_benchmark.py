@@ -1,17 +1,28 @@
-"""Wall time of `usage-billing build` over generated events: a full build, a no-op rebuild, and an
-incremental build after adding ~1 % new events. Prints a Markdown table and writes it to
-benchmarks/results-<events>.md. Not part of the test suite.
+"""Benchmark of the project's build against its two yardsticks, on the same generated files.
 
-    .venv/bin/python -m benchmarks.build_benchmark --events 1000000
+Steps, in one run:
+  1. generate N events with the project's generator (NDJSON, gzip NDJSON or Parquet);
+  2. the column-scan floor and the hand-written single DuckDB query (benchmarks/queries.py);
+  3. fixed start-up: `usage-billing build` over an empty events folder into a fresh warehouse
+     (Dagster, dbt parse and every dbt node on no rows: what a build costs whatever the volume);
+  4. the full build (`usage-billing build`, through Dagster, as users run it);
+  5. a rebuild with no new file, and an incremental build after adding 1 % new events in a new file.
+Each step's wall time and the peak RSS of its largest process are measured apart
+(benchmarks/measure.py). The slowest dbt nodes of the full build come from dbt's run_results.json.
+Prints a Markdown table and writes it to benchmarks/results-<events>-<format>.md. Not part of the tests.
+
+    .venv/bin/python -m benchmarks.build_benchmark --events 10000000
+    .venv/bin/python -m benchmarks.build_benchmark --events 100000000 --skip-yardsticks --memory-limit 4GB
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
-import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,61 +33,119 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Run a command; return (wall seconds, peak RSS in MB of the largest child so far)."""
-    started = time.monotonic()
-    subprocess.run(cmd, env=env, cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
-    wall = time.monotonic() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, peak_kb / 1024
+def _measure(cmd: list[str], env: dict[str, str]) -> dict:
+    """Run cmd under benchmarks.measure; return its wall time, peak RSS and stdout lines."""
+    wrapped = [sys.executable, "-m", "benchmarks.measure", "--", *cmd]
+    completed = subprocess.run(wrapped, env=env, cwd=REPO_ROOT, capture_output=True, text=True)
+    lines = completed.stdout.strip().splitlines()
+    if completed.returncode != 0 or not lines:
+        sys.stderr.write(completed.stdout[-4000:] + completed.stderr[-4000:])
+        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
+    measured = json.loads(lines[-1])
+    measured["stdout"] = lines[:-1]
+    return measured
+
+
+def _slowest_nodes(since: float, count: int = 6) -> list[tuple[str, float]]:
+    """The slowest nodes of the newest dbt run_results.json written after `since`."""
+    candidates = [p for p in (REPO_ROOT / "target").rglob("run_results.json") if p.stat().st_mtime >= since]
+    if not candidates:
+        return []
+    newest = max(candidates, key=lambda p: p.stat().st_mtime)
+    results = json.loads(newest.read_text())["results"]
+    timed = sorted(
+        ((r["unique_id"].split(".")[-1], r["execution_time"]) for r in results), key=lambda x: -x[1]
+    )
+    return timed[:count]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--accounts", type=int, default=1000)
     parser.add_argument("--months", type=int, default=3)
+    parser.add_argument(
+        "--files", type=int, default=None, help="Number of event files (default: generator's)"
+    )
     parser.add_argument("--format", default="ndjson", choices=["ndjson", "ndjson.gz", "parquet"])
     parser.add_argument(
-        "--workdir", default=None, help="Where to put events and the warehouse (default: a temp dir)"
+        "--workdir", default=None, help="Where to put events and warehouse (default: a temp dir)"
     )
+    parser.add_argument("--reuse-events", action="store_true", help="Keep events already in --workdir")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the build (e.g. 4GB)")
+    parser.add_argument("--skip-yardsticks", action="store_true", help="Do not run the floor and hand query")
+    parser.add_argument("--keep", action="store_true", help="Keep the work directory")
     args = parser.parse_args(argv)
 
     from orchestration.events.generator import generate_events
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="usage-billing-bench-"))
-    events_dir, catalog_dir = work / "events", work / "catalog"
-    db = work / "warehouse.duckdb"
-    for stale in (db, Path(str(db) + ".wal")):
-        stale.unlink(missing_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    events_dir, catalog_dir, empty_dir = work / "events", work / "catalog", work / "no-events"
+    empty_dir.mkdir(exist_ok=True)
 
-    t0 = time.monotonic()
-    generate_events(
-        events_dir,
-        events=args.events,
-        accounts=args.accounts,
-        months=args.months,
-        seed=1,
-        fmt=args.format,
-        catalog_dir=REPO_ROOT / "seeds",
-        write_catalog=catalog_dir,
-    )
-    gen_s = time.monotonic() - t0
+    gen_s = None
+    if not (args.reuse_events and events_dir.is_dir() and any(events_dir.iterdir())):
+        shutil.rmtree(events_dir, ignore_errors=True)
+        t0 = time.monotonic()
+        generate_events(
+            events_dir,
+            events=args.events,
+            accounts=args.accounts,
+            months=args.months,
+            seed=1,
+            fmt=args.format,
+            files=args.files,
+            catalog_dir=REPO_ROOT / "seeds",
+            write_catalog=catalog_dir,
+        )
+        gen_s = time.monotonic() - t0
+    for stale in work.glob("*.duckdb*"):
+        stale.unlink()
+    shutil.rmtree(work / "dagster_home", ignore_errors=True)
+    (work / "dagster_home").mkdir()
 
-    env = dict(os.environ)
-    env.update(
-        USAGE_BILLING_EVENTS=str(events_dir) + "/**/*",
-        USAGE_BILLING_DUCKDB=str(db),
+    glob = str(events_dir) + "/**/*"
+    base_env = dict(os.environ)
+    base_env.update(
         USAGE_BILLING_CATALOG=str(catalog_dir),
         DAGSTER_HOME=str(work / "dagster_home"),
+        USAGE_BILLING_DUCKDB_TEMP_DIR=str(work / "duckdb_tmp"),
     )
-    (work / "dagster_home").mkdir(exist_ok=True)
+    if args.memory_limit:
+        base_env["USAGE_BILLING_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
     cli = [sys.executable, "-m", "orchestration.cli", "build", "--quiet", "--log-level", "WARNING"]
+    query_fmt = "parquet" if args.format == "parquet" else "ndjson"
 
-    full_s, full_rss = _run(cli, env)
-    noop_s, _ = _run(cli, env)
+    rows: list[tuple[str, dict]] = []
+    if not args.skip_yardsticks:
+        for name, query in (
+            ("column-scan floor (DuckDB)", "floor"),
+            ("hand-written single DuckDB query", "hand"),
+        ):
+            cmd = [sys.executable, "-m", "benchmarks.queries", query, "--events", glob, "--format", query_fmt]
+            cmd += ["--catalog", str(catalog_dir)]
+            rows.append((name, _measure(cmd, base_env)))
+
+    fixed_env = dict(
+        base_env, USAGE_BILLING_EVENTS=str(empty_dir) + "/*", USAGE_BILLING_DUCKDB=str(work / "fixed.duckdb")
+    )
+    _measure(cli, fixed_env)  # the first run also parses the project for this environment
+    for stale in work.glob("fixed.duckdb*"):
+        stale.unlink()
+    rows.append(("fixed start-up (Dagster + dbt, no events)", _measure(cli, fixed_env)))
+
+    env = dict(base_env, USAGE_BILLING_EVENTS=glob, USAGE_BILLING_DUCKDB=str(work / "warehouse.duckdb"))
+    started = time.time()
+    full = _measure(cli, env)
+    slowest = _slowest_nodes(started)
+    rows.append(("full build (`usage-billing build`)", full))
+    rows.append(("rebuild, no new file", _measure(cli, env)))
 
     extra_dir = work / "extra"
+    shutil.rmtree(extra_dir, ignore_errors=True)
     generate_events(
         extra_dir,
         events=max(args.events // 100, 1),
@@ -87,31 +156,67 @@ def main(argv: list[str] | None = None) -> int:
         fmt=args.format,
         catalog_dir=REPO_ROOT / "seeds",
     )
+    added = []
     for i, f in enumerate(sorted(extra_dir.iterdir())):
-        f.rename(events_dir / f"zz_increment_{i}_{f.name}")
-    incr_s, _ = _run(cli, env)
+        target = events_dir / f"zz_increment_{i}_{f.name}"
+        f.rename(target)
+        added.append(target)
+    rows.append(("incremental build, +1 % events in a new file", _measure(cli, env)))
+    for f in added:  # leave the events as generated, so --reuse-events compares like with like
+        f.unlink()
 
-    rows = [
-        ("generate events", gen_s),
-        ("full build (`usage-billing build`)", full_s),
-        ("rebuild with no new file", noop_s),
-        ("incremental build, +1 % events in a new file", incr_s),
-    ]
+    measured = dict(rows)
+    fixed_s = measured["fixed start-up (Dagster + dbt, no events)"]["wall_s"]
+    full_s = full["wall_s"]
+    incr_s = measured["incremental build, +1 % events in a new file"]["wall_s"]
+
     header = (
         f"Benchmark {dt.date.today()}: {args.events:,} {args.format} events, {args.accounts} accounts, "
-        f"{args.months} months; {platform.machine()}, {os.cpu_count()} cores; Python {platform.python_version()}, "
-        f"duckdb {version('duckdb')}, dbt-core {version('dbt-core')}, dagster {version('dagster')}"
+        f"{args.months} months; {platform.machine()}, {os.cpu_count()} cores, "
+        f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+        f"Python {platform.python_version()}, duckdb {version('duckdb')}, dbt-core {version('dbt-core')}, "
+        f"dbt-duckdb {version('dbt-duckdb')}, dagster {version('dagster')}; "
+        f"DuckDB memory_limit {args.memory_limit or base_env.get('USAGE_BILLING_DUCKDB_MEMORY_LIMIT', '4GB (default)')}"
     )
-    table = [header, "", "| step | wall time (s) | events/s |", "|---|---:|---:|"]
-    for name, seconds in rows:
-        rate = f"{args.events / seconds:,.0f}" if "full" in name else ""
-        table.append(f"| {name} | {seconds:.1f} | {rate} |")
+    table = [header, ""]
+    if gen_s is not None:
+        table.append(f"Generating the events took {gen_s:.1f} s.")
+        table.append("")
+    table += [
+        "| step | wall time (s) | beyond fixed start-up (s) | peak RSS (MB) | events/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, m in rows:
+        beyond = f"{m['wall_s'] - fixed_s:.1f}" if "build" in name and "fixed" not in name else ""
+        rate = f"{args.events / m['wall_s']:,.0f}" if name.startswith(("full", "column", "hand")) else ""
+        table.append(f"| {name} | {m['wall_s']:.1f} | {beyond} | {m['peak_rss_mb']:,.0f} | {rate} |")
     table.append("")
-    table.append(f"Peak RSS of the largest process (dbt/DuckDB): {full_rss:,.0f} MB")
+    ratios = []
+    if "column-scan floor (DuckDB)" in measured:
+        floor_s = measured["column-scan floor (DuckDB)"]["wall_s"]
+        hand_s = measured["hand-written single DuckDB query"]["wall_s"]
+        ratios += [
+            f"- full build / floor: {full_s / floor_s:.1f}×",
+            f"- full build / hand-written query: {full_s / hand_s:.1f}×; "
+            f"beyond fixed start-up: {(full_s - fixed_s) / hand_s:.1f}× (target 1.5×)",
+        ]
+    ratios += [
+        f"- incremental (+1 %) beyond fixed start-up: {incr_s - fixed_s:.1f} s = "
+        f"{100 * (incr_s - fixed_s) / full_s:.1f} % of the full build (target ≤ 5 %)",
+        f"- fixed start-up: {fixed_s:.1f} s (target < 10 s)",
+    ]
+    table += ratios
+    if slowest:
+        table += [
+            "",
+            "Slowest dbt nodes of the full build (s): " + ", ".join(f"{n} {t:.1f}" for n, t in slowest),
+        ]
     text = "\n".join(table)
     print(text)
-    out = REPO_ROOT / "benchmarks" / f"results-{args.events}.md"
+    out = REPO_ROOT / "benchmarks" / f"results-{args.events}-{args.format}.md"
     out.write_text(text + "\n")
+    if not args.keep and not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -12,3 +12,22 @@
     {%- endfor -%}
     {{ dbt.concat(["'il_'", "substring(" ~ dbt.hash(dbt.concat(cols)) ~ ", 1, 24)"]) }}
 {%- endmacro %}
+
+{#- A hash of several columns, for comparing rows of one engine with each other (never stored as an
+    id, never compared across engines). On DuckDB a null hashes differently from any value;
+    elsewhere it hashes like ''. -#}
+{% macro row_hash(columns) %}
+    {{ return(adapter.dispatch('row_hash', 'usage_billing')(columns)) }}
+{% endmacro %}
+{#- DuckDB's built-in 64-bit hash: about five times cheaper than md5 over the concatenated text. -#}
+{% macro duckdb__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+{% macro default__row_hash(columns) -%}
+    {%- set parts = [] -%}
+    {%- for c in columns -%}
+        {%- do parts.append("coalesce(cast(" ~ c ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+        {%- if not loop.last %}{% do parts.append("'|'") %}{% endif -%}
+    {%- endfor -%}
+    {{ dbt.hash(dbt.concat(parts)) }}
+{%- endmacro %}

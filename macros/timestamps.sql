@@ -51,7 +51,30 @@
     end
 {%- endmacro %}
 
-{#- For a single value (e.g. the as_of var): both steps in one expression. -#}
-{% macro iso_timestamp_utc(text) -%}
+{#- The UTC timestamp of an ISO-8601 text, or null (both steps above in one expression). -#}
+{% macro iso_timestamp_utc(text) %}
+    {{ return(adapter.dispatch('iso_timestamp_utc', 'usage_billing')(text)) }}
+{% endmacro %}
+
+{% macro default__iso_timestamp_utc(text) -%}
     {{ usage_billing.iso_timestamp_from_parts('(' ~ usage_billing.iso_timestamp_parts(text) ~ ')') }}
+{%- endmacro %}
+
+{#- DuckDB: the pattern (with the hour, minute, second and offset ranges written into it) admits only
+    the contract's shapes; DuckDB's own timestamptz cast then applies the offset, truncates the
+    fraction to microseconds and rejects impossible dates. Several times faster than the parts. -#}
+{% macro duckdb__iso_timestamp_utc(text) -%}
+    case
+        when regexp_full_match(
+            {{ text }},
+            '\d{4}-\d{2}-\d{2}[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d([.]\d+)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?'
+        )
+            then case
+                -- With 'Z' or no offset the text is already UTC: the plain cast is cheaper.
+                when {{ dbt.position("'+'", 'substring(' ~ text ~ ', 20)') }} = 0
+                    and {{ dbt.position("'-'", 'substring(' ~ text ~ ', 20)') }} = 0
+                    then try_cast({{ text }} as timestamp)
+                else try_cast(try_cast({{ text }} as timestamptz) as timestamp)
+            end
+    end
 {%- endmacro %}

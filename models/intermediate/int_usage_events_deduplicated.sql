@@ -45,63 +45,77 @@ candidate_copies as (
 ),
 {% endif %}
 
-ranked_copies as (
+{%- set event_columns = [
+    'account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code', 'properties', 'metadata',
+    'content_hash', 'source_file', 'line_number',
+] %}
+
+-- One hash aggregate (not a window sort): the copy that sorts first, how many copies, when last loaded.
+kept_copies as (
 
     select
-        candidate_copies.*,
-        row_number() over (
-            partition by event_id
-            order by event_at, source_file, line_number
-        ) as copy_rank,
-        count(*) over (partition by event_id) as copy_count,
-        max(loaded_at) over (partition by event_id) as last_loaded_at
+        event_id,
+        {{ usage_billing.arg_min(
+            usage_billing.struct_of(event_columns),
+            ['event_at', 'source_file', 'line_number']
+        ) }} as kept,
+        count(*) as copy_count,
+        max(loaded_at) as last_loaded_at
     from candidate_copies
+    group by event_id
 
 ),
 
-kept_copies as (
+kept_events as (
 
-    select * from ranked_copies
-    where copy_rank = 1
+    select
+        event_id,
+        {%- for column in event_columns %}
+        kept.{{ column }} as {{ column }},  -- noqa: AL09
+        {%- endfor %}
+        copy_count,
+        last_loaded_at
+    from kept_copies
 
 ),
 
 -- A duplicate whose normalised content differs from the kept copy is a conflict (§3a).
+-- Only events with more than one copy are compared.
 conflict_counts as (
 
     select
-        ranked_copies.event_id,
+        candidate_copies.event_id,
         count(*) as conflict_count
-    from ranked_copies
-    inner join kept_copies
-        on ranked_copies.event_id = kept_copies.event_id
-    where ranked_copies.copy_rank > 1
-        and ranked_copies.content_hash <> kept_copies.content_hash
-    group by ranked_copies.event_id
+    from candidate_copies
+    inner join kept_events
+        on candidate_copies.event_id = kept_events.event_id
+        and kept_events.copy_count > 1
+    where candidate_copies.content_hash <> kept_events.content_hash
+    group by candidate_copies.event_id
 
 ),
 
 final as (
 
     select
-        kept_copies.event_id,
-        kept_copies.account_id,
-        kept_copies.meter,
-        kept_copies.units,
-        kept_copies.event_at,
-        kept_copies.endpoint,
-        kept_copies.status_code,
-        kept_copies.properties,
-        kept_copies.metadata,
-        kept_copies.content_hash,
-        kept_copies.source_file,
-        kept_copies.line_number,
-        kept_copies.copy_count - 1 as duplicate_count,
+        kept_events.event_id,
+        kept_events.account_id,
+        kept_events.meter,
+        kept_events.units,
+        kept_events.event_at,
+        kept_events.endpoint,
+        kept_events.status_code,
+        kept_events.properties,
+        kept_events.metadata,
+        kept_events.content_hash,
+        kept_events.source_file,
+        kept_events.line_number,
+        kept_events.copy_count - 1 as duplicate_count,
         coalesce(conflict_counts.conflict_count, 0) as conflict_count,
-        kept_copies.last_loaded_at
-    from kept_copies
+        kept_events.last_loaded_at
+    from kept_events
     left join conflict_counts
-        on kept_copies.event_id = conflict_counts.event_id
+        on kept_events.event_id = conflict_counts.event_id
 
 )
 

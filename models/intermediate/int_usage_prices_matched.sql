@@ -55,33 +55,41 @@ price_patterns as (
 
 ),
 
+-- The match depends only on (plan, meter, endpoint): rank prices for each distinct key, not per day.
+usage_keys as (
+
+    select distinct
+        plan_id,
+        meter,
+        endpoint
+    from usage_with_plan
+    where plan_id is not null
+
+),
+
 candidate_prices as (
 
     select
-        usage_with_plan.account_id,
-        usage_with_plan.meter,
-        usage_with_plan.endpoint,
-        usage_with_plan.status_code,
-        usage_with_plan.usage_date,
+        usage_keys.plan_id,
+        usage_keys.meter,
+        usage_keys.endpoint,
         price_patterns.price_id,
         row_number() over (
-            partition by
-                usage_with_plan.account_id, usage_with_plan.meter, usage_with_plan.endpoint,
-                usage_with_plan.status_code, usage_with_plan.usage_date
+            partition by usage_keys.plan_id, usage_keys.meter, usage_keys.endpoint
             order by
                 case price_patterns.endpoint_match_kind when 'exact' then 2 when 'prefix' then 1 else 0 end desc,
                 {{ dbt.length('coalesce(price_patterns.endpoint_prefix, \'\')') }} desc
         ) as match_rank
-    from usage_with_plan
+    from usage_keys
     inner join price_patterns
-        on usage_with_plan.plan_id = price_patterns.plan_id
-        and usage_with_plan.meter = price_patterns.meter
+        on usage_keys.plan_id = price_patterns.plan_id
+        and usage_keys.meter = price_patterns.meter
         and (
             price_patterns.endpoint_match_kind = 'blank'
-            or (price_patterns.endpoint_match_kind = 'exact' and usage_with_plan.endpoint = price_patterns.endpoint)
+            or (price_patterns.endpoint_match_kind = 'exact' and usage_keys.endpoint = price_patterns.endpoint)
             or (
                 price_patterns.endpoint_match_kind = 'prefix'
-                and substring(usage_with_plan.endpoint, 1, {{ dbt.length('price_patterns.endpoint_prefix') }})
+                and substring(usage_keys.endpoint, 1, {{ dbt.length('price_patterns.endpoint_prefix') }})
                     = price_patterns.endpoint_prefix
             )
         )
@@ -120,12 +128,9 @@ final as (
         end as unbilled_reason
     from usage_with_plan
     left join best_prices
-        on usage_with_plan.account_id = best_prices.account_id
+        on usage_with_plan.plan_id = best_prices.plan_id
         and usage_with_plan.meter = best_prices.meter
-        and (usage_with_plan.endpoint = best_prices.endpoint
-            or (usage_with_plan.endpoint is null and best_prices.endpoint is null))
-        and usage_with_plan.status_code = best_prices.status_code
-        and usage_with_plan.usage_date = best_prices.usage_date
+        and usage_with_plan.endpoint is not distinct from best_prices.endpoint
 
 )
 

@@ -14,38 +14,61 @@ kept_events as (
 
 ),
 
-classified_lines as (
+-- Each file's lines: read, valid, quarantined (one pass over staging, no join).
+lines_per_file as (
+
+    select
+        source_file,
+        count(*) as rows_read,
+        sum(case when is_valid then 1 else 0 end) as rows_valid_lines,
+        sum(case when not is_valid then 1 else 0 end) as rows_quarantined,
+        min(loaded_at) as loaded_at
+    from staged_lines
+    group by source_file
+
+),
+
+kept_per_file as (
+
+    select
+        source_file,
+        count(*) as rows_kept
+    from kept_events
+    group by source_file
+
+),
+
+-- Conflicting duplicates: only events that have duplicates are joined back to their lines.
+conflicts_per_file as (
 
     select
         staged_lines.source_file,
-        staged_lines.is_valid,
-        kept_events.event_id is not null as is_kept,
-        staged_lines.is_valid and kept_events.event_id is null as is_duplicate,
-        staged_lines.is_valid and kept_events.event_id is null
-            and staged_lines.content_hash <> kept_copies.content_hash as is_conflict,
-        staged_lines.loaded_at
+        count(*) as rows_conflict
     from staged_lines
-    left join kept_events
+    inner join kept_events
         on staged_lines.event_id = kept_events.event_id
-        and staged_lines.source_file = kept_events.source_file
-        and staged_lines.line_number = kept_events.line_number
-    left join kept_events as kept_copies
-        on staged_lines.event_id = kept_copies.event_id
+        and kept_events.duplicate_count > 0
+    where staged_lines.is_valid
+        and staged_lines.content_hash <> kept_events.content_hash
+    group by staged_lines.source_file
 
 ),
 
 final as (
 
     select
-        source_file,
-        cast(count(*) as {{ dbt.type_bigint() }}) as rows_read,
-        cast(sum(case when is_kept then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_valid,
-        cast(sum(case when is_duplicate then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_duplicate,
-        cast(sum(case when is_conflict then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_conflict,
-        cast(sum(case when not is_valid then 1 else 0 end) as {{ dbt.type_bigint() }}) as rows_quarantined,
-        min(loaded_at) as loaded_at
-    from classified_lines
-    group by source_file
+        lines_per_file.source_file,
+        cast(lines_per_file.rows_read as {{ dbt.type_bigint() }}) as rows_read,
+        cast(coalesce(kept_per_file.rows_kept, 0) as {{ dbt.type_bigint() }}) as rows_valid,
+        cast(lines_per_file.rows_valid_lines - coalesce(kept_per_file.rows_kept, 0) as {{ dbt.type_bigint() }}) as rows_duplicate,
+        cast(coalesce(conflicts_per_file.rows_conflict, 0) as {{ dbt.type_bigint() }}) as rows_conflict,
+        cast(lines_per_file.rows_quarantined as {{ dbt.type_bigint() }}) as rows_quarantined,
+        lines_per_file.loaded_at
+    from lines_per_file
+    left join kept_per_file
+        on lines_per_file.source_file = kept_per_file.source_file
+    left join conflicts_per_file
+        on lines_per_file.source_file = conflicts_per_file.source_file
 
 )
 

@@ -32,17 +32,14 @@ non_blank_lines as (
 
 ),
 
-{#- Every key the contract reads, parsed out of the line in one pass (aliases in precedence order). -#}
-{%- set event_keys = [
-    ('event_id', '$.event_id'),
-    ('account_id', '$.account_id'), ('customer_id', '$.customer_id'), ('user_id', '$.user_id'),
-    ('meter', '$.meter'), ('event_name', '$.event_name'),
-    ('units', '$.units'), ('quantity', '$.quantity'),
-    ('endpoint', '$.endpoint'), ('metadata_endpoint', '$.metadata.endpoint'),
-    ('status_code', '$.status_code'), ('metadata_status', '$.metadata.status'),
-    ('timestamp', '$.timestamp'),
-    ('properties', '$.properties'), ('metadata', '$.metadata'),
+{#- Every key the contract reads, parsed out of the line in one pass; metadata.endpoint and
+    metadata.status are read from the (small) metadata fragment. Aliases are in precedence order. -#}
+{%- set top_keys = [
+    'event_id', 'account_id', 'customer_id', 'user_id', 'meter', 'event_name', 'units', 'quantity',
+    'endpoint', 'status_code', 'timestamp', 'properties', 'metadata',
 ] %}
+{%- set metadata_keys = ['endpoint', 'status'] %}
+{%- set typed_keys = top_keys[:11] + ['metadata_endpoint', 'metadata_status'] %}
 {%- set aliases = {
     'account': ['account_id', 'customer_id', 'user_id'],
     'meter': ['meter', 'event_name'],
@@ -58,22 +55,31 @@ documents as (
         line_number,
         raw,
         {{ usage_billing.json_root_type('raw') }} as doc_type,
-        {{ usage_billing.json_extract_fields('raw', event_keys | map(attribute=1) | list) }} as doc_fields
+        {{ usage_billing.json_extract_fields('raw', top_keys) }} as doc_fields
     from non_blank_lines
 
 ),
 
-field_json as (
+top_fields as (
 
     select
         source_file,
         line_number,
         raw,
         doc_type,
-        {%- for name, path in event_keys %}
+        {%- for name in top_keys %}
         {{ usage_billing.json_fields_item('doc_fields', loop.index) }} as {{ name }}_json{{ ',' if not loop.last }}
         {%- endfor %}
     from documents
+
+),
+
+field_json as (
+
+    select
+        top_fields.*,
+        {{ usage_billing.json_extract_fields('metadata_json', metadata_keys) }} as metadata_fields
+    from top_fields
 
 ),
 
@@ -81,7 +87,11 @@ field_types as (
 
     select
         field_json.*,
-        {%- for name, path in event_keys %}
+        {%- for key in metadata_keys %}
+        {{ usage_billing.json_fields_item('metadata_fields', loop.index) }} as metadata_{{ key }}_json,
+        {{ usage_billing.json_type_of(usage_billing.json_fields_item('metadata_fields', loop.index)) }} as metadata_{{ key }}_type,
+        {%- endfor %}
+        {%- for name in top_keys[:11] %}
         {{ usage_billing.json_type_of(name ~ '_json') }} as {{ name }}_type{{ ',' if not loop.last }}
         {%- endfor %}
     from field_json
@@ -123,11 +133,16 @@ fields as (
 
 ),
 
-timestamp_parsed as (
+status_parsed as (
 
     select
         fields.*,
-        {{ usage_billing.iso_timestamp_parts('timestamp_text') }} as timestamp_parts
+        -- A status: a number or numeric string, read once (it must then be whole: 200, 200.0, "200", "2e2").
+        case
+            when status_type in ('NUMBER', 'VARCHAR')
+                and {{ usage_billing.regex_matches('status_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
+                then {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}
+        end as status_number
     from fields
 
 ),
@@ -135,7 +150,7 @@ timestamp_parsed as (
 typed as (
 
     select
-        timestamp_parsed.*,
+        status_parsed.*,
         -- Units: a non-negative number or numeric string; at most 9 fraction digits (trailing zeros ignored).
         case
             when units_key is null then 1
@@ -147,18 +162,13 @@ typed as (
                 and {{ usage_billing.regex_matches('units_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
                 then {{ usage_billing.try_cast('units_text', usage_billing.type_wide()) }}
         end as units_wide,
-        {{ usage_billing.iso_timestamp_from_parts('timestamp_parts') }} as event_at,
+        {{ usage_billing.iso_timestamp_utc('timestamp_text') }} as event_at,
         case
             when status_key is null then 200
-            -- An integer, or a number or numeric string that is whole (200, 200.0, "200", "2e2").
-            when status_type in ('NUMBER', 'VARCHAR')
-                and {{ usage_billing.regex_matches('status_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
-                and {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}
-                    = round({{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}, 0)
-                and {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} < 1000
-                then cast({{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }} as integer)
+            when status_number = round(status_number, 0) and status_number < 1000
+                then cast(status_number as integer)
         end as status_code_parsed
-    from timestamp_parsed
+    from status_parsed
 
 ),
 
@@ -217,14 +227,8 @@ identified as (
 
     select
         normalised.*,
-        -- E2 conflicts compare these normalised fields; an id-less event takes its id from them
-        -- plus properties/metadata, so identical id-less events count once.
-        {{ dbt.hash(dbt.concat([
-            "coalesce(account_id, '')", "'|'", "coalesce(meter, '')", "'|'",
-            "coalesce(cast(units as " ~ dbt.type_string() ~ "), '')", "'|'",
-            "coalesce(cast(event_at as " ~ dbt.type_string() ~ "), '')", "'|'",
-            "coalesce(endpoint, '')", "'|'", "coalesce(cast(status_code as " ~ dbt.type_string() ~ "), '')"
-        ])) }} as content_hash
+        -- E2 conflicts compare these normalised fields (through a hash of them).
+        {{ usage_billing.row_hash(['account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code']) }} as content_hash
     from normalised
 
 ),
@@ -237,8 +241,14 @@ final as (
         case
             when not is_valid then null
             when sender_event_id is not null then sender_event_id
+            -- An id-less event takes its id from its normalised fields plus properties/metadata,
+            -- so identical id-less events count once.
             else 'derived:' || {{ dbt.hash(dbt.concat([
-                "content_hash", "'|'", "coalesce(properties, '')", "'|'", "coalesce(metadata, '')"
+                "coalesce(account_id, '')", "'|'", "coalesce(meter, '')", "'|'",
+                "coalesce(cast(units as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(cast(event_at as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(endpoint, '')", "'|'", "coalesce(cast(status_code as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(properties, '')", "'|'", "coalesce(metadata, '')"
             ])) }}
         end as event_id,
         is_valid,
