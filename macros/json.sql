@@ -65,6 +65,71 @@
     nullif(cast(json_extract(cast({{ json_text }} as json), '$."' || replace({{ key }}, '"', '\"') || '"') as varchar), 'null')
 {%- endmacro %}
 
+{#- Spark: a line is parsed once as a VARIANT (try_parse_json: validity and JSON types) and the text of
+    its values is read with get_json_object, which writes values back the way DuckDB does (object keys in
+    their order, numbers as parsed: "1.0" stays apart from "1"); VARIANT does not (it sorts keys and drops
+    fraction zeros). get_json_object unquotes strings, so strings are written back quoted from the VARIANT.
+    The type of normalised JSON text is its first character, which is cheap. -#}
+{% macro spark__json_type_from_text(json_text) -%}
+    case coalesce(regexp_extract({{ json_text }}, r'^[ \t\r\n]*(.)', 1), '')
+        when '{' then 'OBJECT'
+        when '[' then 'ARRAY'
+        when '"' then 'VARCHAR'
+        when 't' then 'BOOLEAN'
+        when 'f' then 'BOOLEAN'
+        when 'n' then 'NULL'
+        when '' then null
+        else 'NUMBER'
+    end
+{%- endmacro %}
+
+{% macro spark__json_root_type(text) -%}
+    case when try_parse_json({{ text }}) is not null then {{ usage_billing.spark__json_type_from_text(text) }} end
+{%- endmacro %}
+
+{#- The JSON text of a value found in a VARIANT, given the same value's get_json_object text. -#}
+{% macro spark__json_fragment(value_variant, value_text) -%}
+    case substring(schema_of_variant({{ value_variant }}), 1, 6)
+        when 'VOID' then 'null'
+        when 'STRING' then to_json({{ value_variant }})
+        else {{ value_text }}
+    end
+{%- endmacro %}
+
+{#- Spark: an array of JSON fragments, the same text DuckDB's json_extract gives ('null' for a JSON null,
+    null for an absent key); the lambda binds the parsed line once. -#}
+{% macro spark__json_extract_fields(text, paths) -%}
+    element_at(transform(array(try_parse_json({{ text }})), parsed -> case when parsed is not null then array(
+        {%- for p in paths %}
+        {{ usage_billing.spark__json_fragment("variant_get(parsed, '" ~ p ~ "')", "get_json_object(" ~ text ~ ", '" ~ p ~ "')") }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ) end), 1)
+{%- endmacro %}
+
+{% macro spark__json_fields_item(fields, i) -%}
+    element_at({{ fields }}, {{ i }})
+{%- endmacro %}
+
+{% macro spark__json_type_of(fragment) -%}
+    {{ usage_billing.spark__json_type_from_text(fragment) }}
+{%- endmacro %}
+
+{% macro spark__json_text(fragment) -%}
+    case
+        when {{ fragment }} = 'null' then null
+        when substring({{ fragment }}, 1, 1) = '"' then get_json_object('[' || {{ fragment }} || ']', '$[0]')
+        else {{ fragment }}
+    end
+{%- endmacro %}
+
+{#- Spark: the key is a column, and a VARIANT path must be a literal, so the member is found in the
+    object as a map of VARIANTs. -#}
+{% macro spark__json_member_text(json_text, key) -%}
+    {{ usage_billing.spark__json_fragment(
+        "element_at(try_cast(try_parse_json(" ~ json_text ~ ") as map<string, variant>), " ~ key ~ ")",
+        "get_json_object(" ~ json_text ~ ", '$[''' || replace(" ~ key ~ ", '''', '') || ''']')") }}
+{%- endmacro %}
+
 {#- P3: what a unique_count meter counts for one event: its endpoint, or the JSON text of
     properties.<key>; null for other meters (and ignored when counting). -#}
 {% macro unique_value(events, meters) -%}

@@ -66,3 +66,18 @@
 {% macro default__format_decimal(x) -%}
     regexp_replace(regexp_replace(cast({{ x }} as {{ dbt.type_string() }}), '([.][0-9]*?)0+$', '\1'), '[.]$', '')
 {%- endmacro %}
+{% macro spark__format_decimal(x) -%}
+    regexp_replace(regexp_replace({{ usage_billing.plain_decimal_text(x) }}, r'([.][0-9]*?)0+$', '$1'), r'[.]$', '')
+{%- endmacro %}
+
+{#- A number as plain text with all the fraction digits of its type ("0.000000000", never "0E-9"), as
+    DuckDB casts it (Spark writes decimals below 1e-6 in scientific notation: the scale comes from typeof). -#}
+{% macro plain_decimal_text(x) %}
+    {{ return(adapter.dispatch('plain_decimal_text', 'usage_billing')(x)) }}
+{% endmacro %}
+{% macro default__plain_decimal_text(x) -%}
+    cast({{ x }} as {{ dbt.type_string() }})
+{%- endmacro %}
+{% macro spark__plain_decimal_text(x) -%}
+    replace(format_number({{ x }}, coalesce(cast(regexp_extract(typeof({{ x }}), r',\s*([0-9]+)\)', 1) as integer), 0)), ',', '')
+{%- endmacro %}
