@@ -59,6 +59,13 @@
 {% macro spark__integer_div(a, b) %}({{ a }} div {{ b }}){% endmacro %}
 {% macro postgres__integer_div(a, b) %}div({{ a }}, {{ b }}){% endmacro %}
 
+{#- x without its fraction (towards zero), same type family: DuckDB trunc(x); Spark's trunc is for dates. -#}
+{% macro trunc_number(x) %}
+    {{ return(adapter.dispatch('trunc_number', 'usage_billing')(x)) }}
+{% endmacro %}
+{% macro default__trunc_number(x) %}trunc({{ x }}){% endmacro %}
+{% macro spark__trunc_number(x) %}(case when {{ x }} < 0 then ceil({{ x }}) else floor({{ x }}) end){% endmacro %}
+
 {#- A decimal as short text for descriptions: no trailing fraction zeros. -#}
 {% macro format_decimal(x) %}
     {{ return(adapter.dispatch('format_decimal', 'usage_billing')(x)) }}
