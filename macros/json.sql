@@ -83,15 +83,30 @@
     end
 {%- endmacro %}
 
+{#- DuckDB reads the non-standard numbers NaN and Infinity; Spark's parsers reject them. A line that fails to
+    parse is parsed again with such tokens (after ':', '[' or ',') written as strings marked by a leading
+    \u0001, which spark__json_fragment turns back into the bare token (a NUMBER, as on DuckDB). -#}
+{% macro spark__json_with_marked_non_numbers(text) -%}
+    regexp_replace({{ text }}, r'([:\[,]\s*)([-+]?(?:NaN|Infinity))(\s*[,\]}])', r'$1"\\u0001$2"$3')
+{%- endmacro %}
+
+{% macro spark__json_parsed(text) -%}
+    coalesce(try_parse_json({{ text }}), try_parse_json({{ usage_billing.spark__json_with_marked_non_numbers(text) }}))
+{%- endmacro %}
+
 {% macro spark__json_root_type(text) -%}
-    case when try_parse_json({{ text }}) is not null then {{ usage_billing.spark__json_type_from_text(text) }} end
+    case when {{ usage_billing.spark__json_parsed(text) }} is not null then {{ usage_billing.spark__json_type_from_text(text) }} end
 {%- endmacro %}
 
 {#- The JSON text of a value found in a VARIANT, given the same value's get_json_object text. -#}
 {% macro spark__json_fragment(value_variant, value_text) -%}
     case substring(schema_of_variant({{ value_variant }}), 1, 6)
         when 'VOID' then 'null'
-        when 'STRING' then to_json({{ value_variant }})
+        when 'STRING' then case
+            when startswith(variant_get({{ value_variant }}, '$', 'string'), '\u0001')
+                then substring(variant_get({{ value_variant }}, '$', 'string'), 2)
+            else to_json({{ value_variant }})
+        end
         else {{ value_text }}
     end
 {%- endmacro %}
@@ -103,7 +118,13 @@
         {%- for p in paths %}
         {{ usage_billing.spark__json_fragment("variant_get(parsed, '" ~ p ~ "')", "get_json_object(" ~ text ~ ", '" ~ p ~ "')") }}{{ ',' if not loop.last }}
         {%- endfor %}
-    ) end), 1)
+    ) else element_at(transform(
+        array({{ usage_billing.spark__json_with_marked_non_numbers(text) }}),
+        marked -> case when try_parse_json(marked) is not null then array(
+        {%- for p in paths %}
+        {{ usage_billing.spark__json_fragment("variant_get(try_parse_json(marked), '" ~ p ~ "')", "get_json_object(marked, '" ~ p ~ "')") }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ) end), 1) end), 1)
 {%- endmacro %}
 
 {% macro spark__json_fields_item(fields, i) -%}
@@ -123,11 +144,11 @@
 {%- endmacro %}
 
 {#- Spark: the key is a column, and a VARIANT path must be a literal, so the member is found in the
-    object as a map of VARIANTs. -#}
+    object as a map of VARIANTs; a JSON null is null, as on DuckDB. -#}
 {% macro spark__json_member_text(json_text, key) -%}
-    {{ usage_billing.spark__json_fragment(
+    nullif({{ usage_billing.spark__json_fragment(
         "element_at(try_cast(try_parse_json(" ~ json_text ~ ") as map<string, variant>), " ~ key ~ ")",
-        "get_json_object(" ~ json_text ~ ", '$[''' || replace(" ~ key ~ ", '''', '') || ''']')") }}
+        "get_json_object(" ~ json_text ~ ", '$[''' || replace(" ~ key ~ ", '''', '') || ''']')") }}, 'null')
 {%- endmacro %}
 
 {#- P3: what a unique_count meter counts for one event: its endpoint, or the JSON text of
