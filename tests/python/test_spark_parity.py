@@ -66,27 +66,36 @@ def _generate(events_dir: Path, catalog_dir: Path) -> None:
     )
 
 
-def _build(target: str, root: Path, env: dict[str, str]) -> dict:
-    out = root / f"{target}.json"
+def _start_build(target: str, root: Path, env: dict[str, str]) -> subprocess.Popen:
     # Each build reads its own copy of the catalog: dbt writes a seed's run SQL to the seed's own path when
     # the seed folder is absolute, so the first build leaves the files unreadable for the next one.
     catalog = root / f"catalog_{target}"
     shutil.copytree(root / "catalog", catalog)
-    proc = subprocess.run(
-        [sys.executable, str(BUILD), str(out)],
+    log = (root / f"{target}.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, str(BUILD), str(root / f"{target}.json")],
         cwd=REPO_ROOT,
         env={**env, "USAGE_BILLING_TARGET": target, "USAGE_BILLING_CATALOG": str(catalog)},
-        capture_output=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         text=True,
-        timeout=600,
     )
-    if proc.returncode != 0:
-        pytest.fail(f"dbt build on {target} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+
+
+def _finish_build(target: str, root: Path, proc: subprocess.Popen, env: dict[str, str]) -> dict:
+    try:
+        code = proc.wait(timeout=900)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"dbt build on {target} did not finish in 15 minutes")
+    if code != 0:
+        pytest.fail(f"dbt build on {target} failed:\n{(root / f'{target}.log').read_text()[-8000:]}")
     if target == "duckdb":
         from engine_build import dump_duckdb
 
         return dump_duckdb(env["USAGE_BILLING_DUCKDB"])
-    return json.loads(out.read_text())
+    return json.loads((root / f"{target}.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +113,15 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
         "USAGE_BILLING_DUCKDB": str(root / "warehouse.duckdb"),
         "USAGE_BILLING_SPARK_DIR": str(root / "spark"),
     }
-    return {target: _build(target, root, env) for target in ("duckdb", "spark")}
+    # Spark first (its start-up is the long pole), DuckDB alongside it.
+    procs = {target: _start_build(target, root, env) for target in ("spark", "duckdb")}
+    try:
+        return {target: _finish_build(target, root, procs[target], env) for target in ("duckdb", "spark")}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
 
 
 def _value(v: object) -> object:
