@@ -115,3 +115,102 @@
         from read_parquet({{ usage_billing.sql_string(f) }}, file_row_number = true)
     )
 {% endmacro %}
+
+{#- Spark: the directory before the first wildcard is listed recursively (binaryFile reads no content
+    when only the path is selected) and the glob is applied here with DuckDB's meaning: * and ? stay
+    within one directory, ** spans any number of them. Paths come back as the glob spells them (relative
+    stays relative) so that source_file is the same on both engines. The directory must exist. -#}
+{% macro spark__list_event_files(glob) %}
+    {% if not execute %}{{ return([]) }}{% endif %}
+    {%- set re = modules.re -%}
+    {%- set wildcard = re.search('[*?\\[{]', glob) -%}
+    {%- set prefix = glob[:wildcard.start()] if wildcard else glob -%}
+    {%- set base = (prefix[:prefix.rfind('/') + 1] if '/' in prefix else '.') if wildcard else glob -%}
+    {%- set pattern = re.escape(glob)
+        | replace('\\*\\*/', '(?:.*/)?') | replace('\\*\\*', '.*') | replace('\\*', '[^/]*') | replace('\\?', '[^/]') -%}
+    {%- set anchored = '^(' ~ pattern ~ ')$' if glob.startswith('/') else '(?:^|/)(' ~ pattern ~ ')$' -%}
+    {%- call statement('event_file_listing') -%}
+        create or replace temporary view usage_billing_event_file_listing
+        using binaryFile
+        options (path {{ usage_billing.sql_string(base) }}, recursiveFileLookup 'true')
+    {%- endcall -%}
+    {% set result = run_query("select path from usage_billing_event_file_listing") %}
+    {% set files = [] %}
+    {% for row in result.rows %}
+        {%- set local = re.sub('^file:(//)?', '', row[0]) -%}
+        {%- set found = re.search(anchored, local) -%}
+        {% if found and usage_billing.event_file_format(found.group(1)) | trim != '' %}
+            {% do files.append(found.group(1)) %}
+        {% endif %}
+    {% endfor %}
+    {{ return(files | sort) }}
+{% endmacro %}
+
+{#- A file path as a Spark file-source identifier: text.`path`, parquet.`path`. -#}
+{% macro spark_file_source(format, f) -%}
+    {{ format }}.`{{ f | replace('`', '``') }}`
+{%- endmacro %}
+
+{#- Spark: the text source gives one row per line with its exact text (an empty line as ''); the physical
+    line number is the row's position in the file: file splits in offset order, rows in scan order. -#}
+{% macro spark__read_event_lines(files) %}
+    {%- if files | length == 0 %}
+    select
+        cast(null as string) as source_file,
+        cast(null as bigint) as line_number,
+        cast(null as string) as raw
+    where 1 = 0
+    {%- endif %}
+    {%- for f in files %}
+    {% if not loop.first %} union all {% endif %}
+    select
+        source_file,
+        cast(row_number() over (order by block_start, row_position) as bigint) as line_number,
+        raw
+    from (
+        select
+            {{ usage_billing.sql_string(f) }} as source_file,
+            input_file_block_start() as block_start,
+            monotonically_increasing_id() as row_position,
+        {%- if usage_billing.event_file_format(f) | trim == 'parquet' %}
+            {{ usage_billing.spark_parquet_event_json(f) }} as raw
+        from {{ usage_billing.spark_file_source('parquet', f) }}
+        {%- else %}
+            value as raw
+        from {{ usage_billing.spark_file_source('text', f) }}
+        {%- endif %}
+    ) as file_lines
+    {%- endfor %}
+{% endmacro %}
+
+{#- A string as a JSON string literal, or null → null (JSON text). -#}
+{% macro spark_json_string(expression) -%}
+    regexp_extract(to_json(array(cast({{ expression }} as string))), r'^\[(.*)\]$', 1)
+{%- endmacro %}
+
+{#- Spark: a Parquet row as the JSON object DuckDB's to_json(struct_pack(...)) writes for it (same keys,
+    same order, absent columns as null), so that one validation path serves both formats. -#}
+{% macro spark_parquet_event_json(f) -%}
+    {%- set described = run_query("select * from " ~ usage_billing.spark_file_source('parquet', f) ~ " limit 0") if execute else none -%}
+    {%- set have = described.column_names | list if described is not none else [] -%}
+    {%- set accounts = [] -%}
+    {%- for c in ['account_id', 'customer_id', 'user_id'] if c in have %}{% do accounts.append('cast(`' ~ c ~ '` as string)') %}{% endfor -%}
+    {%- set values = {
+        'event_id': usage_billing.spark_json_string('`event_id`') if 'event_id' in have else 'null',
+        'account_id': usage_billing.spark_json_string('coalesce(' ~ accounts | join(', ') ~ ')') if accounts else 'null',
+        'meter': usage_billing.spark_json_string('`meter`') if 'meter' in have
+            else (usage_billing.spark_json_string('`event_name`') if 'event_name' in have else 'null'),
+        'units': usage_billing.spark_json_string('`units`') if 'units' in have
+            else (usage_billing.spark_json_string('`quantity`') if 'quantity' in have else 'null'),
+        'timestamp': usage_billing.spark_json_string('`timestamp`') if 'timestamp' in have else 'null',
+        'endpoint': usage_billing.spark_json_string('`endpoint`') if 'endpoint' in have else 'null',
+        'status_code': 'cast(`status_code` as string)' if 'status_code' in have else 'null',
+        'properties': 'case when try_parse_json(`properties`) is not null then `properties` end' if 'properties' in have else 'null',
+        'metadata': 'case when try_parse_json(`metadata`) is not null then `metadata` end' if 'metadata' in have else 'null',
+    } -%}
+    concat('{'
+        {%- for key in ['event_id', 'account_id', 'meter', 'units', 'timestamp', 'endpoint', 'status_code', 'properties', 'metadata'] %}
+        , '{{ ',' if not loop.first }}"{{ key }}":', coalesce({{ values[key] }}, 'null')
+        {%- endfor %}
+        , '}')
+{%- endmacro %}

@@ -15,6 +15,18 @@
             '0'), ''), ''))
 {%- endmacro %}
 
+{#- Spark: format_number for the thousands separators; the fraction digits come from plain_decimal_text
+    (Spark writes small decimals such as 0E-9 in scientific notation when cast to text). -#}
+{% macro spark__format_number(x, min_fraction) -%}
+    {%- set fraction = "trim(trailing '0' from split_part(" ~ usage_billing.plain_decimal_text('abs(' ~ x ~ ')') ~ ", '.', 2))" -%}
+    (case when {{ x }} < 0 then '-' else '' end
+        || format_number(floor(abs({{ x }})), 0)
+        || coalesce('.' || nullif(rpad(
+            {{ fraction }},
+            cast(greatest({{ dbt.length(fraction) }}, {{ min_fraction }}) as integer),
+            '0'), ''), ''))
+{%- endmacro %}
+
 {% macro currency_symbol(currency) -%}
     case {{ currency }}
         when 'usd' then '$'
@@ -37,8 +49,8 @@
 {% macro format_units(quantity, unit_label) -%}
     ({{ usage_billing.format_number(quantity) }} || ' ' || coalesce({{ unit_label }}, 'unit')
         || case
-            when {{ quantity }} = 1 or not regexp_matches(coalesce({{ unit_label }}, 'unit'), '[a-z]$') then ''
-            when regexp_matches({{ unit_label }}, '(s|x|ch|sh)$') then 'es'
+            when {{ quantity }} = 1 or not {{ usage_billing.regex_contains("coalesce(" ~ unit_label ~ ", 'unit')", '[a-z]$') }} then ''
+            when {{ usage_billing.regex_contains(unit_label, '(s|x|ch|sh)$') }} then 'es'
             else 's'
         end)
 {%- endmacro %}

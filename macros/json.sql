@@ -78,6 +78,94 @@
     nullif(cast(json_extract(cast({{ json_text }} as json), '$."' || replace({{ key }}, '"', '\"') || '"') as varchar), 'null')
 {%- endmacro %}
 
+{#- Spark: a line is parsed once as a VARIANT (try_parse_json: validity and JSON types) and the text of
+    its values is read with get_json_object, which writes values back the way DuckDB does (object keys in
+    their order, numbers as parsed: "1.0" stays apart from "1"); VARIANT does not (it sorts keys and drops
+    fraction zeros). get_json_object unquotes strings, so strings are written back quoted from the VARIANT.
+    The type of normalised JSON text is its first character, which is cheap. -#}
+{% macro spark__json_type_from_text(json_text) -%}
+    case coalesce(regexp_extract({{ json_text }}, r'^[ \t\r\n]*(.)', 1), '')
+        when '{' then 'OBJECT'
+        when '[' then 'ARRAY'
+        when '"' then 'VARCHAR'
+        when 't' then 'BOOLEAN'
+        when 'f' then 'BOOLEAN'
+        when 'n' then 'NULL'
+        when '' then null
+        else 'NUMBER'
+    end
+{%- endmacro %}
+
+{#- DuckDB reads the non-standard numbers NaN and Infinity; Spark's parsers reject them. A line that fails to
+    parse is parsed again with such tokens (after ':', '[' or ',') written as strings marked by a leading
+    \u0001, which spark__json_fragment turns back into the bare token (a NUMBER, as on DuckDB). -#}
+{% macro spark__json_with_marked_non_numbers(text) -%}
+    regexp_replace({{ text }}, r'([:\[,]\s*)([-+]?(?:NaN|Infinity))(\s*[,\]}])', r'$1"\\u0001$2"$3')
+{%- endmacro %}
+
+{% macro spark__json_parsed(text) -%}
+    coalesce(try_parse_json({{ text }}), try_parse_json({{ usage_billing.spark__json_with_marked_non_numbers(text) }}))
+{%- endmacro %}
+
+{% macro spark__json_root_type(text) -%}
+    case when {{ usage_billing.spark__json_parsed(text) }} is not null then {{ usage_billing.spark__json_type_from_text(text) }} end
+{%- endmacro %}
+
+{#- The JSON text of a value found in a VARIANT, given the same value's get_json_object text. -#}
+{% macro spark__json_fragment(value_variant, value_text) -%}
+    case substring(schema_of_variant({{ value_variant }}), 1, 6)
+        when 'VOID' then null
+        when 'STRING' then case
+            when startswith(variant_get({{ value_variant }}, '$', 'string'), '\u0001')
+                then substring(variant_get({{ value_variant }}, '$', 'string'), 2)
+            else to_json({{ value_variant }})
+        end
+        else {{ value_text }}
+    end
+{%- endmacro %}
+
+{#- Spark: an array of JSON fragments of the top-level keys, the same text DuckDB gives (null for a JSON
+    null or an absent key); the lambda binds the parsed line once. -#}
+{% macro spark__json_extract_fields(text, keys) -%}
+    {%- set paths = [] -%}
+    {%- for k in keys %}{% do paths.append('$.' ~ k) %}{% endfor -%}
+    element_at(transform(array(try_parse_json({{ text }})), parsed -> case when parsed is not null then array(
+        {%- for p in paths %}
+        {{ usage_billing.spark__json_fragment("variant_get(parsed, '" ~ p ~ "')", "get_json_object(" ~ text ~ ", '" ~ p ~ "')") }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ) else element_at(transform(
+        array({{ usage_billing.spark__json_with_marked_non_numbers(text) }}),
+        marked -> case when try_parse_json(marked) is not null then array(
+        {%- for p in paths %}
+        {{ usage_billing.spark__json_fragment("variant_get(try_parse_json(marked), '" ~ p ~ "')", "get_json_object(marked, '" ~ p ~ "')") }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    ) end), 1) end), 1)
+{%- endmacro %}
+
+{% macro spark__json_fields_item(fields, i) -%}
+    element_at({{ fields }}, {{ i }})
+{%- endmacro %}
+
+{% macro spark__json_type_of(fragment) -%}
+    {{ usage_billing.spark__json_type_from_text(fragment) }}
+{%- endmacro %}
+
+{% macro spark__json_text(fragment) -%}
+    case
+        when {{ fragment }} = 'null' then null
+        when substring({{ fragment }}, 1, 1) = '"' then get_json_object('[' || {{ fragment }} || ']', '$[0]')
+        else {{ fragment }}
+    end
+{%- endmacro %}
+
+{#- Spark: the key is a column, and a VARIANT path must be a literal, so the member is found in the
+    object as a map of VARIANTs; a JSON null is null, as on DuckDB. -#}
+{% macro spark__json_member_text(json_text, key) -%}
+    nullif({{ usage_billing.spark__json_fragment(
+        "element_at(try_cast(try_parse_json(" ~ json_text ~ ") as map<string, variant>), " ~ key ~ ")",
+        "get_json_object(" ~ json_text ~ ", '$[''' || replace(" ~ key ~ ", '''', '') || ''']')") }}, 'null')
+{%- endmacro %}
+
 {#- P3: what a unique_count meter counts for one event: its endpoint, or the JSON text of
     properties.<key>; null for other meters (and ignored when counting). -#}
 {% macro unique_value(events, meters) -%}

@@ -15,6 +15,10 @@
 {%- endmacro %}
 
 {% macro create_ledger_tables() %}
+    {{ return(adapter.dispatch('create_ledger_tables', 'usage_billing')()) }}
+{% endmacro %}
+
+{% macro ledger_table_ddl() -%}
     {%- set line_columns = usage_billing.ledger_column_types() -%}
     create schema if not exists ledger;
     create table if not exists ledger.final_invoice_lines (
@@ -34,6 +38,19 @@
         line_count {{ dbt.type_int() }},
         closed_at {{ dbt.type_timestamp() }}
     );
+{%- endmacro %}
+
+{% macro default__create_ledger_tables() %}
+    {{ usage_billing.ledger_table_ddl() }}
+{% endmacro %}
+
+{#- Spark runs one statement per call: each one on its own, and nothing left for the hook to run. -#}
+{% macro spark__create_ledger_tables() %}
+    {%- if execute -%}
+        {%- for ddl in usage_billing.ledger_table_ddl().split(';') if ddl | trim != '' -%}
+            {%- do run_query(ddl) -%}
+        {%- endfor -%}
+    {%- endif -%}
 {% endmacro %}
 
 {#- P13: freeze the invoices of account periods that start in `period` (YYYY-MM) and whose grace window

@@ -59,10 +59,32 @@
 {% macro spark__integer_div(a, b) %}({{ a }} div {{ b }}){% endmacro %}
 {% macro postgres__integer_div(a, b) %}div({{ a }}, {{ b }}){% endmacro %}
 
+{#- x without its fraction (towards zero), same type family: DuckDB trunc(x); Spark's trunc is for dates. -#}
+{% macro trunc_number(x) %}
+    {{ return(adapter.dispatch('trunc_number', 'usage_billing')(x)) }}
+{% endmacro %}
+{% macro default__trunc_number(x) %}trunc({{ x }}){% endmacro %}
+{% macro spark__trunc_number(x) %}(case when {{ x }} < 0 then ceil({{ x }}) else floor({{ x }}) end){% endmacro %}
+
 {#- A decimal as short text for descriptions: no trailing fraction zeros. -#}
 {% macro format_decimal(x) %}
     {{ return(adapter.dispatch('format_decimal', 'usage_billing')(x)) }}
 {% endmacro %}
 {% macro default__format_decimal(x) -%}
     regexp_replace(regexp_replace(cast({{ x }} as {{ dbt.type_string() }}), '([.][0-9]*?)0+$', '\1'), '[.]$', '')
+{%- endmacro %}
+{% macro spark__format_decimal(x) -%}
+    regexp_replace(regexp_replace({{ usage_billing.plain_decimal_text(x) }}, r'([.][0-9]*?)0+$', '$1'), r'[.]$', '')
+{%- endmacro %}
+
+{#- A number as plain text with all the fraction digits of its type ("0.000000000", never "0E-9"), as
+    DuckDB casts it (Spark writes decimals below 1e-6 in scientific notation: the scale comes from typeof). -#}
+{% macro plain_decimal_text(x) %}
+    {{ return(adapter.dispatch('plain_decimal_text', 'usage_billing')(x)) }}
+{% endmacro %}
+{% macro default__plain_decimal_text(x) -%}
+    cast({{ x }} as {{ dbt.type_string() }})
+{%- endmacro %}
+{% macro spark__plain_decimal_text(x) -%}
+    replace(format_number({{ x }}, coalesce(cast(regexp_extract(typeof({{ x }}), r',\s*([0-9]+)\)', 1) as integer), 0)), ',', '')
 {%- endmacro %}

@@ -25,6 +25,15 @@
     )
 {%- endmacro %}
 
+{#- Spark: a raw string literal (r'...'), since Spark's ordinary literals drop the backslash of \d. -#}
+{% macro spark__iso_timestamp_parts(text) -%}
+    named_struct(
+        {%- for name in ['d', 'h', 'mi', 's', 'f', 'o'] %}
+        '{{ name }}', regexp_extract({{ text }}, r'{{ usage_billing.iso_timestamp_pattern() }}', {{ loop.index }}){{ ',' if not loop.last }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
 {% macro iso_timestamp_from_parts(parts) -%}
     {%- set d = "nullif(" ~ parts ~ ".d, '')" -%}
     {%- set offset = "nullif(" ~ parts ~ ".o, '')" -%}

@@ -19,7 +19,8 @@ stamp=.venv/.usage-billing-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     echo "==> installing usage-billing and its pinned dependencies (a few minutes on a fresh machine)"
     .venv/bin/python -m pip install --quiet --upgrade pip
-    .venv/bin/python -m pip install --quiet -e ".[dev]"
+    # The spark extra too: the Spark parity test (tests/python/test_spark_parity.py) is part of the suite.
+    .venv/bin/python -m pip install --quiet -e ".[dev,spark]"
     touch "$stamp"
 fi
 

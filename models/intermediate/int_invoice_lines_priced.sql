@@ -158,7 +158,7 @@ tiered_lines_priced as (
                     || ' (tier above ' || {{ usage_billing.format_number('lower_bound') }}
                     || coalesce(', up to ' || {{ usage_billing.format_number('up_to') }}, '') || ')'
             when quantity = 0 then {{ usage_billing.format_units('quantity', 'unit_label') }}
-            when quantity <> trunc(quantity) or lower_bound <> trunc(lower_bound)
+            when quantity <> {{ usage_billing.trunc_number('quantity') }} or lower_bound <> {{ usage_billing.trunc_number('lower_bound') }}
                 then 'over ' || {{ usage_billing.format_number('lower_bound') }} || ' up to '
                     || {{ usage_billing.format_number('lower_bound + quantity') }}
                     || ' (' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ')'

@@ -245,7 +245,7 @@ final as (
             -- so identical id-less events count once.
             else 'derived:' || {{ dbt.hash(dbt.concat([
                 "coalesce(account_id, '')", "'|'", "coalesce(meter, '')", "'|'",
-                "coalesce(cast(units as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(" ~ usage_billing.plain_decimal_text('units') ~ ", '')", "'|'",
                 "coalesce(cast(event_at as " ~ dbt.type_string() ~ "), '')", "'|'",
                 "coalesce(endpoint, '')", "'|'", "coalesce(cast(status_code as " ~ dbt.type_string() ~ "), '')", "'|'",
                 "coalesce(properties, '')", "'|'", "coalesce(metadata, '')"

@@ -1,0 +1,7 @@
+{#- dbt.dateadd on Spark. dbt-spark's own version goes through whole unix seconds (dropping the
+    microseconds of an event time) and raises on a null date (an invalid timestamp must give null, to be
+    quarantined); timestampadd keeps microseconds and passes nulls through, like DuckDB's + interval.
+    The root project's spark__dateadd takes precedence over the adapter's for every dbt.dateadd call. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart | upper }}, cast({{ interval }} as bigint), {{ from_date_or_timestamp }})
+{%- endmacro %}
