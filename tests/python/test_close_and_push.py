@@ -17,7 +17,7 @@ def _run(today: date) -> dg.ExecuteInProcessResult:
     import importlib
 
     import orchestration.definitions
-    from orchestration.schedules import close_and_push_run_config, monthly_close_and_push
+    from orchestration.schedules import close_and_push_run_config, close_and_push_tags, monthly_close_and_push
 
     # The Stripe resource reads STRIPE_API_KEY / STRIPE_API_BASE when the code location loads (as
     # `dagster dev` or the daemon would, with the variables set): load it again now that they are.
@@ -28,9 +28,14 @@ def _run(today: date) -> dg.ExecuteInProcessResult:
         scheduled_execution_time=datetime(today.year, today.month, today.day, 6)
     )
     request = monthly_close_and_push(context)
-    assert request.run_config == close_and_push_run_config(today)
+    assert request.run_config == close_and_push_run_config()
+    # One run over the partition range of the two previous months.
+    assert request.tags == close_and_push_tags(today)
     return defs.resolve_job_def("close_and_push_job").execute_in_process(
-        run_config=request.run_config, instance=dg.DagsterInstance.ephemeral(), raise_on_error=True
+        run_config=request.run_config,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=True,
+        tags=request.tags,
     )
 
 
