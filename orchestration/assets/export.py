@@ -32,7 +32,8 @@ class ExportConfig(dg.Config):
 
 @dg.asset(
     key="finance_export",
-    deps=[FINAL_INVOICES, FINAL_LINES],
+    # The marts too: in a month-end run the export waits for them to show the closed invoices as final.
+    deps=[FINAL_INVOICES, FINAL_LINES, dg.AssetKey("fct_invoices"), dg.AssetKey("fct_invoice_lines")],
     group_name="exports",
     kinds={"duckdb", "csv", "parquet"},
     owners=["team:finance"],
