@@ -88,6 +88,18 @@ def _report_failure(result, what: str, elapsed: float) -> int:
     return 1
 
 
+def _check_months(months: list[str]) -> bool:
+    from orchestration.partitions import first_month, unknown_months
+
+    unknown = unknown_months(months)
+    if unknown:
+        sys.stderr.write(
+            f"{', '.join(unknown)}: not a billing month partition (from USAGE_BILLING_FIRST_MONTH="
+            f"{first_month()} to the current month)\n"
+        )
+    return not unknown
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     _prepare_dbt()
     from orchestration.definitions import defs
@@ -131,6 +143,8 @@ def cmd_close(args: argparse.Namespace) -> int:
         return 1
     from orchestration.partitions import month_ranges, partition_run_args
 
+    if not _check_months(args.period):
+        return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
         "ops": {
@@ -190,6 +204,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     from orchestration.assets.stripe import RECONCILIATION_CHECK, stripe_push
     from orchestration.resources import stripe_resource
 
+    if not _check_months([args.period]):
+        return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
         "ops": {"stripe_push": {"config": {"dry_run": args.dry_run, "live": args.live}}},
@@ -234,6 +250,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from orchestration.assets.export import finance_export
 
+    if not _check_months([args.period]):
+        return 1
     out = os.path.abspath(args.out) if args.out else ""
     result = dg.materialize(
         [finance_export],

@@ -57,13 +57,15 @@ def revenue_per_currency(db_path: Path) -> dict[str, str]:
 
 
 def top_invoices_md(db_path: Path, limit: int = 10) -> str:
-    """The largest invoices by total (within a currency the order is exact; across currencies it is by the
-    number, as no exchange rates are kept)."""
+    """The largest invoices of each currency by total (no exchange rates are kept, so currencies are not
+    ranked against each other), largest first within a currency."""
     minor = minor_units(db_path)
     rows = _query(
         db_path,
         """select invoice_id, account_id, period_start, line_count, total, currency, status
-           from marts.fct_invoices order by total desc, invoice_id limit ?""",
+           from marts.fct_invoices
+           qualify row_number() over (partition by currency order by total desc, invoice_id) <= ?
+           order by currency, total desc, invoice_id""",
         [limit],
     )
     return md_table(

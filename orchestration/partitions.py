@@ -8,11 +8,11 @@ import os
 
 import dagster as dg
 
-DEFAULT_FIRST_MONTH = "2026-01"
+DEFAULT_FIRST_MONTH = "2025-01"
 
 
 def first_month() -> str:
-    """The first billing month shown in the UI (USAGE_BILLING_FIRST_MONTH, default 2026-01)."""
+    """The first billing month there is a partition for (USAGE_BILLING_FIRST_MONTH, default 2025-01)."""
     return os.environ.get("USAGE_BILLING_FIRST_MONTH", DEFAULT_FIRST_MONTH)
 
 
@@ -46,3 +46,9 @@ def partition_run_args(first: str, last: str) -> dict:
     if first == last:
         return {"partition_key": first}
     return {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+
+
+def unknown_months(months: list[str]) -> list[str]:
+    """Months that are not partitions (before USAGE_BILLING_FIRST_MONTH or after the current month)."""
+    keys = set(billing_months.get_partition_keys())
+    return [m for m in months if m not in keys]

@@ -132,7 +132,7 @@ def warehouse_figures(model: str, db_path) -> dict[str, Any]:
         revenue = revenue_per_currency(db_path)
         return {
             "revenue_per_currency": dg.MetadataValue.json(revenue),
-            "top_10_invoices": dg.MetadataValue.md(top_invoices_md(db_path, 10)),
+            "top_10_invoices_per_currency": dg.MetadataValue.md(top_invoices_md(db_path, 10)),
             "_log": ["Invoice totals: " + (", ".join(revenue.values()) or "no invoices")],
         }
     return {}
