@@ -85,7 +85,8 @@ class ExportResult:
             out.append(f"  {name:<22} {rows}{info['bytes']:,} bytes, sha256 {info['sha256'][:16]}…")
         for currency, t in self.totals.items():
             out.append(
-                f"  {currency.upper()}: {t['invoices']} invoice(s), {t['lines']} line(s), total {t['total']}"
+                f"  {currency.upper()}: {t['invoices']} invoice(s), {t['lines']} line(s), "
+                f"total {Decimal(t['total']):,} {currency.upper()}"
             )
         out.append(
             f"  {len(self.open_invoices)} open invoice(s) of {self.period} not exported (not closed yet)"
