@@ -23,9 +23,13 @@ close = dg.AssetSelection.assets(close_billing_periods)
 push = dg.AssetSelection.assets(stripe_push)
 export = dg.AssetSelection.assets(finance_export)
 checks = dg.AssetSelection.checks(*CHECKS)
+# Every job writes the one DuckDB file: the tag lets the run queue run them one at a time
+# (docs/operations.md, "One run at a time").
+WAREHOUSE_TAG = {"usage_billing/warehouse": "write"}
 
 build_job = dg.define_asset_job(
     name="build_job",
+    tags=WAREHOUSE_TAG,
     selection=dg.AssetSelection.assets(raw_events)
     | dg.AssetSelection.assets(usage_billing_dbt_assets)
     | checks,
@@ -34,6 +38,7 @@ build_job = dg.define_asset_job(
 
 close_job = dg.define_asset_job(
     name="close_job",
+    tags=WAREHOUSE_TAG,
     selection=close | (close.downstream() - push - export),
     partitions_def=billing_months,
     description=(
@@ -44,6 +49,7 @@ close_job = dg.define_asset_job(
 
 push_job = dg.define_asset_job(
     name="push_job",
+    tags=WAREHOUSE_TAG,
     selection=push,
     partitions_def=billing_months,
     description="Push a month's final invoices to Stripe exactly once, then reconcile (partition = month).",
@@ -51,6 +57,7 @@ push_job = dg.define_asset_job(
 
 export_job = dg.define_asset_job(
     name="export_job",
+    tags=WAREHOUSE_TAG,
     selection=export,
     partitions_def=billing_months,
     description="Export a month's closed invoices and lines for finance (partition = month).",
@@ -58,6 +65,7 @@ export_job = dg.define_asset_job(
 
 close_and_push_job = dg.define_asset_job(
     name="close_and_push_job",
+    tags=WAREHOUSE_TAG,
     selection=close | close.downstream(),
     partitions_def=billing_months,
     description=(
