@@ -88,6 +88,18 @@ def _report_failure(result, what: str, elapsed: float) -> int:
     return 1
 
 
+def _check_months(months: list[str]) -> bool:
+    from orchestration.partitions import first_month, unknown_months
+
+    unknown = unknown_months(months)
+    if unknown:
+        sys.stderr.write(
+            f"{', '.join(unknown)}: not a billing month partition (from USAGE_BILLING_FIRST_MONTH="
+            f"{first_month()} to the current month)\n"
+        )
+    return not unknown
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     _prepare_dbt()
     from orchestration.definitions import defs
@@ -129,31 +141,35 @@ def cmd_close(args: argparse.Namespace) -> int:
     if not duckdb_path().exists():
         sys.stderr.write(f"close: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
         return 1
+    from orchestration.partitions import month_ranges, partition_run_args
+
+    if not _check_months(args.period):
+        return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
         "ops": {
             "close_billing_periods": {
-                "config": {
-                    "periods": args.period,
-                    "force": bool(args.force),
-                    "grace_days": args.grace_days,
-                    "now": args.now or "",
-                }
+                "config": {"force": bool(args.force), "grace_days": args.grace_days, "now": args.now or ""}
             }
         },
     }
-    started = time.monotonic()
-    result = defs.resolve_job_def("close_job").execute_in_process(
-        run_config=run_config, instance=_instance(), raise_on_error=False
-    )
-    elapsed = time.monotonic() - started
-    if not result.success:
-        return _report_failure(result, "close", elapsed)
-    for materialization in result.asset_materializations_for_node("close_billing_periods")[:1]:
-        log = materialization.metadata.get("log")
-        if log is not None:
-            print(str(log.value))
-    print(f"close finished in {elapsed:.1f}s (run {result.run_id})")
+    # One run per range of consecutive months (the months are the close asset's partitions).
+    for first, last in month_ranges(args.period):
+        started = time.monotonic()
+        result = defs.resolve_job_def("close_job").execute_in_process(
+            run_config=run_config,
+            instance=_instance(),
+            raise_on_error=False,
+            **partition_run_args(first, last),
+        )
+        elapsed = time.monotonic() - started
+        if not result.success:
+            return _report_failure(result, "close", elapsed)
+        for materialization in result.asset_materializations_for_node("close_billing_periods")[:1]:
+            log = materialization.metadata.get("log")
+            if log is not None:
+                print(str(log.value))
+        print(f"close finished in {elapsed:.1f}s (run {result.run_id})")
     return 0
 
 
@@ -188,11 +204,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     from orchestration.assets.stripe import RECONCILIATION_CHECK, stripe_push
     from orchestration.resources import stripe_resource
 
+    if not _check_months([args.period]):
+        return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
-        "ops": {
-            "stripe_push": {"config": {"period": args.period, "dry_run": args.dry_run, "live": args.live}}
-        },
+        "ops": {"stripe_push": {"config": {"dry_run": args.dry_run, "live": args.live}}},
     }
     result = dg.materialize(
         [stripe_push],
@@ -200,6 +216,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         run_config=run_config,
         instance=_instance(),
         raise_on_error=False,
+        partition_key=args.period,
     )
     for materialization in result.asset_materializations_for_node("stripe_push"):
         summary = materialization.metadata.get("summary")
@@ -223,6 +240,38 @@ def cmd_push(args: argparse.Namespace) -> int:
     if failed_checks:
         sys.stderr.write("reconciliation with Stripe failed: see marts.stripe_reconciliation\n")
         return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Materialize the finance_export asset's partition in process (the same asset as the UI's)."""
+    _absolutise_env()
+    import dagster as dg
+
+    from orchestration.assets.export import finance_export
+
+    if not _check_months([args.period]):
+        return 1
+    out = os.path.abspath(args.out) if args.out else ""
+    result = dg.materialize(
+        [finance_export],
+        run_config={
+            "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            "ops": {"finance_export": {"config": {"format": args.format, "out": out}}},
+        },
+        instance=_instance(),
+        raise_on_error=False,
+        partition_key=args.period,
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                failure = event.step_failure_data.user_failure_data
+                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
+        sys.stderr.write(f"export failed (run {result.run_id})\n")
+        return 1
+    for materialization in result.asset_materializations_for_node("finance_export"):
+        print(str(materialization.metadata["summary"].value).strip().strip("`").strip())
     return 0
 
 
@@ -330,6 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_).")
     push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     push.set_defaults(func=cmd_push)
+
+    export = sub.add_parser(
+        "export",
+        help="Export a closed month's invoices and lines for finance, with a control file (closed invoices only).",
+    )
+    export.add_argument(
+        "--period", required=True, type=_period, help="YYYY-MM: invoices whose period starts in this month."
+    )
+    export.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    export.add_argument(
+        "--out",
+        default="",
+        help="Folder (default USAGE_BILLING_EXPORTS or data/exports); writes <out>/YYYY-MM/<format>/.",
+    )
+    export.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    export.set_defaults(func=cmd_export)
 
     local_stripe = sub.add_parser(
         "local-stripe",

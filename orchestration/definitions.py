@@ -1,4 +1,8 @@
-"""The Dagster code location: `dagster dev` in the repository root loads these Definitions."""
+"""The Dagster code location: `dagster dev` in the repository root loads these Definitions.
+
+Groups follow the flow: raw_events → catalog/staging → billing → close → marts → stripe → exports.
+close, push and export are partitioned by billing month (YYYY-MM); the dbt build is incremental by file.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +10,75 @@ import dagster as dg
 
 from orchestration.assets.close import close_billing_periods
 from orchestration.assets.dbt import usage_billing_dbt_assets
+from orchestration.assets.export import finance_export
 from orchestration.assets.raw_events import raw_events
 from orchestration.assets.stripe import stripe_push
+from orchestration.checks import CHECKS
+from orchestration.partitions import billing_months
 from orchestration.resources import dbt_resource, stripe_resource
-from orchestration.schedules import monthly_close_and_push
+from orchestration.schedules import hourly_refresh, monthly_close_and_push
+from orchestration.sensors import raw_events_sensor
+
+close = dg.AssetSelection.assets(close_billing_periods)
+push = dg.AssetSelection.assets(stripe_push)
+export = dg.AssetSelection.assets(finance_export)
+checks = dg.AssetSelection.checks(*CHECKS)
+# Every job writes the one DuckDB file: the tag lets the run queue run them one at a time
+# (docs/operations.md, "One run at a time").
+WAREHOUSE_TAG = {"usage_billing/warehouse": "write"}
 
 build_job = dg.define_asset_job(
     name="build_job",
-    selection=dg.AssetSelection.assets(raw_events) | dg.AssetSelection.assets(usage_billing_dbt_assets),
-    description="Scan the event files, then dbt build: stage, dedupe, aggregate and price them.",
+    tags=WAREHOUSE_TAG,
+    selection=dg.AssetSelection.assets(raw_events)
+    | dg.AssetSelection.assets(usage_billing_dbt_assets)
+    | checks,
+    description="Scan the event files, then dbt build: stage, dedupe, aggregate and price them; then the checks.",
 )
 
 close_job = dg.define_asset_job(
     name="close_job",
-    selection=dg.AssetSelection.assets(close_billing_periods)
-    | (dg.AssetSelection.assets(close_billing_periods).downstream() - dg.AssetSelection.assets(stripe_push)),
+    tags=WAREHOUSE_TAG,
+    selection=close | (close.downstream() - push - export),
+    partitions_def=billing_months,
     description=(
-        "Close a month's account periods into the ledger (P13; run config: period, force, grace_days), "
-        "then rebuild the marts so they show them as final."
+        "Close a month's account periods into the ledger (P13; partition = month; run config: force, "
+        "grace_days), then rebuild the marts so they show them as final."
     ),
 )
 
 push_job = dg.define_asset_job(
     name="push_job",
-    selection=dg.AssetSelection.assets(stripe_push),
-    description="Push a month's final invoices to Stripe exactly once, then reconcile (run config: period).",
+    tags=WAREHOUSE_TAG,
+    selection=push,
+    partitions_def=billing_months,
+    description="Push a month's final invoices to Stripe exactly once, then reconcile (partition = month).",
+)
+
+export_job = dg.define_asset_job(
+    name="export_job",
+    tags=WAREHOUSE_TAG,
+    selection=export,
+    partitions_def=billing_months,
+    description="Export a month's closed invoices and lines for finance (partition = month).",
 )
 
 close_and_push_job = dg.define_asset_job(
     name="close_and_push_job",
-    selection=dg.AssetSelection.assets(close_billing_periods)
-    | dg.AssetSelection.assets(close_billing_periods).downstream(),
-    description="Close the months' billing periods (P13), rebuild the marts, push the final invoices to Stripe.",
+    tags=WAREHOUSE_TAG,
+    selection=close | close.downstream(),
+    partitions_def=billing_months,
+    description=(
+        "A month end: close the month's billing periods (P13), rebuild the marts, push the final invoices "
+        "to Stripe and export them for finance. Backfill a month (or a range) from the UI to run it."
+    ),
 )
 
 defs = dg.Definitions(
-    assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push],
-    jobs=[build_job, close_job, push_job, close_and_push_job],
-    schedules=[monthly_close_and_push],
+    assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push, finance_export],
+    asset_checks=CHECKS,
+    jobs=[build_job, close_job, push_job, export_job, close_and_push_job],
+    schedules=[hourly_refresh, monthly_close_and_push],
+    sensors=[raw_events_sensor],
     resources={"dbt": dbt_resource(), "stripe": stripe_resource()},
 )

@@ -8,28 +8,24 @@ graph they sit upstream of the marts: `close_job` runs this asset, then rebuilds
 
 import json
 import os
-import re
-from datetime import UTC, date, datetime
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
 from pydantic import Field
 
+from orchestration.observe import final_totals
+from orchestration.partitions import billing_months, run_months
+from orchestration.project import duckdb_path
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
 
 FINAL_LINES = dg.AssetKey(["ledger", "final_invoice_lines"])
 FINAL_INVOICES = dg.AssetKey(["ledger", "final_invoices"])
-PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+OWNERS = ["team:billing"]
 
 
 class CloseConfig(dg.Config):
-    period: str = Field(
-        default="",
-        description="Close the account periods that start in this month (YYYY-MM); blank = the previous month.",
-    )
-    periods: list[str] = Field(
-        default=[], description="Several months at once (YYYY-MM each), instead of period."
-    )
+    """The month(s) to close are the run's partitions (YYYY-MM, the month the periods start in)."""
+
     force: bool = Field(default=False, description="Close at once, without waiting for the grace window.")
     grace_days: int = Field(default=3, description="Days after a period's end before it may be closed.")
     now: str = Field(
@@ -37,25 +33,33 @@ class CloseConfig(dg.Config):
     )
 
 
-def previous_month(today: date) -> str:
-    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
-
-
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(FINAL_LINES, description="Every line of every closed invoice, frozen at close (P13)."),
-        dg.AssetSpec(FINAL_INVOICES, description="Totals of every closed invoice and when it closed (P13)."),
+        dg.AssetSpec(
+            FINAL_LINES,
+            description="Every line of every closed invoice, frozen at close (P13). Append-only.",
+            owners=OWNERS,
+            kinds={"dbt", "duckdb"},
+        ),
+        dg.AssetSpec(
+            FINAL_INVOICES,
+            description="Totals of every closed invoice and when it closed (P13). Append-only.",
+            owners=OWNERS,
+            kinds={"dbt", "duckdb"},
+        ),
     ],
     name="close_billing_periods",
     group_name="close",
     can_subset=False,
+    partitions_def=billing_months,
+    backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: CloseConfig):
-    periods = config.periods or [config.period or previous_month(datetime.now(UTC).date())]
-    for period in periods:
-        if not PERIOD.match(period):
-            raise dg.Failure(f"close: period must be YYYY-MM, got {period!r}")
+    periods = run_months(context)
+    context.log.info(
+        f"Closing the account periods that start in {', '.join(periods)} "
+        + ("now (forced)" if config.force else f"whose {config.grace_days}-day grace window has passed")
+    )
     if config.grace_days < 0:
         raise dg.Failure("close: grace_days must not be negative")
     args = {"period": periods, "force": config.force, "grace_days": config.grace_days}
@@ -90,5 +94,14 @@ def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource
         "invoices_in_grace_window": len(skipped),
         "log": dg.MetadataValue.md("\n".join(f"- {m}" for m in messages) or "nothing to close"),
     }
+    final = final_totals(duckdb_path(), periods)
+    for currency, count, total in final:
+        context.log.info(
+            f"Final invoices of {', '.join(periods)}: {count} in {currency.upper()}, total {total}"
+        )
+    metadata["final_invoices_of_months"] = dg.MetadataValue.md(
+        "| currency | final invoices | total |\n|---|---:|---:|\n"
+        + "".join(f"| {c.upper()} | {n} | {t} |\n" for c, n, t in final)
+    )
     yield dg.MaterializeResult(asset_key=FINAL_LINES, metadata=metadata)
     yield dg.MaterializeResult(asset_key=FINAL_INVOICES, metadata=metadata)

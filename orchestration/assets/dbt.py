@@ -8,7 +8,15 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration.project import dbt_project
+from orchestration.observe import (
+    md_table,
+    quarantine_reasons,
+    reconciliation_totals,
+    revenue_per_currency,
+    top_invoices_md,
+    unbilled_by_reason,
+)
+from orchestration.project import dbt_project, duckdb_path
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
 
 GROUP_BY_FOLDER = {
@@ -16,6 +24,14 @@ GROUP_BY_FOLDER = {
     "intermediate": "billing",
     "marts": "marts",
 }
+OWNERS_BY_GROUP = {
+    "catalog": ["team:pricing"],
+    "staging": ["team:data-platform"],
+    "billing": ["team:billing"],
+    "marts": ["team:billing"],
+}
+# Models whose materialization carries figures read from the warehouse after the build.
+ENRICHED_MODELS = ("event_reconciliation", "events_quarantined", "unbilled_usage", "fct_invoices")
 
 
 class UsageBillingTranslator(DagsterDbtTranslator):
@@ -34,6 +50,9 @@ class UsageBillingTranslator(DagsterDbtTranslator):
             if folder in fqn:
                 return group
         return None
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> list[str] | None:
+        return OWNERS_BY_GROUP.get(self.get_group_name(dbt_resource_props) or "")
 
 
 class DbtBuildConfig(dg.Config):
@@ -58,9 +77,62 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
+    held: list[dg.Output] = []
     try:
-        yield from dbt.cli(args, context=context).stream().fetch_row_counts()
+        for event in dbt.cli(args, context=context).stream().fetch_row_counts():
+            # dbt-duckdb holds the warehouse open until the build ends: the few models whose figures are
+            # read back are yielded after it, with those figures added.
+            if isinstance(event, dg.Output) and event.output_name in ENRICHED_MODELS:
+                held.append(event)
+            else:
+                yield event
     finally:
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
+    db_path = duckdb_path()
+    for event in held:
+        figures = warehouse_figures(event.output_name, db_path)
+        for line in figures.pop("_log", []):
+            context.log.info(line)
+        yield event.with_metadata({**event.metadata, **figures})
+
+
+def warehouse_figures(model: str, db_path) -> dict[str, Any]:
+    """Metadata read from the warehouse for one model, plus `_log`: the same in words for the run log."""
+    if model == "event_reconciliation":
+        files, read, valid, dup, conflict, quarantined = reconciliation_totals(db_path)
+        return {
+            "files": files,
+            "rows_in": read,
+            "rows_out_valid": valid,
+            "rows_duplicate": dup,
+            "rows_conflict": conflict,
+            "rows_quarantined": quarantined,
+            "_log": [
+                f"Events: {files} file(s), {read:,} rows read = {valid:,} valid + {dup:,} duplicates "
+                f"({conflict:,} conflicting) + {quarantined:,} quarantined"
+            ],
+        }
+    if model == "events_quarantined":
+        reasons = quarantine_reasons(db_path)
+        return {
+            "quarantine_reasons": dg.MetadataValue.md(md_table(["reason", "lines"], reasons, right=(1,))),
+            "_log": ["Quarantined: " + (", ".join(f"{r} {n:,}" for r, n in reasons) or "nothing")],
+        }
+    if model == "unbilled_usage":
+        rows = unbilled_by_reason(db_path)
+        return {
+            "unbilled_by_reason": dg.MetadataValue.md(
+                md_table(["reason", "events", "units"], rows, right=(1, 2))
+            ),
+            "_log": ["Unbilled usage: " + (", ".join(f"{r} {n:,} events" for r, n, _ in rows) or "none")],
+        }
+    if model == "fct_invoices":
+        revenue = revenue_per_currency(db_path)
+        return {
+            "revenue_per_currency": dg.MetadataValue.json(revenue),
+            "top_10_invoices_per_currency": dg.MetadataValue.md(top_invoices_md(db_path, 10)),
+            "_log": ["Invoice totals: " + (", ".join(revenue.values()) or "no invoices")],
+        }
+    return {}

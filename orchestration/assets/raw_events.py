@@ -2,10 +2,12 @@
 
 import glob
 import os
+from pathlib import Path
 
 import dagster as dg
+import duckdb
 
-from orchestration.project import REPO_ROOT, events_glob
+from orchestration.project import REPO_ROOT, duckdb_path, events_glob
 
 EVENT_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz", ".parquet")
 
@@ -17,23 +19,52 @@ def list_event_files(pattern: str | None = None) -> list[str]:
     return sorted(p for p in glob.glob(root, recursive=True) if p.lower().endswith(EVENT_SUFFIXES))
 
 
+def loaded_files(db_path: Path | None = None) -> set[str]:
+    """The files the staging model has already loaded (none before the first build)."""
+    db_path = db_path or duckdb_path()
+    if not db_path.exists():
+        return set()
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        exists = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'staging' and table_name = 'stg_raw_events__usage_events'"
+        ).fetchone()[0]
+        if not exists:
+            return set()
+        rows = con.execute("select distinct source_file from staging.stg_raw_events__usage_events").fetchall()
+        return {f for (f,) in rows}
+    finally:
+        con.close()
+
+
 @dg.asset(
     key="raw_events",
     group_name="raw_events",
     kinds={"file"},
+    owners=["team:data-platform"],
     description=(
         "API usage event files (NDJSON, NDJSON.gz, Parquet) under USAGE_BILLING_EVENTS. "
-        "Materializing records what is there; the dbt staging model loads each file once."
+        "Materializing records what is there; the dbt staging model loads each file once. "
+        "The sensor `raw_events_sensor` starts a build when new files arrive."
     ),
 )
 def raw_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     files = list_event_files()
-    total_bytes = sum(os.path.getsize(f) for f in files)
+    sizes = {f: os.path.getsize(f) for f in files}
+    total_bytes = sum(sizes.values())
+    loaded = loaded_files()
+    new = [f for f in files if f not in loaded]
     context.log.info(f"Found {len(files)} event file(s), {total_bytes:,} bytes, matching {events_glob()!r}")
+    context.log.info(
+        f"{len(new)} file(s) not loaded yet; dbt reads only these: " + (", ".join(new) if new else "none")
+    )
     return dg.MaterializeResult(
         metadata={
             "glob": events_glob(),
             "file_count": len(files),
+            "new_file_count": len(new),
             "total_bytes": total_bytes,
+            "new_files": dg.MetadataValue.json({f: sizes[f] for f in new}),
         }
     )

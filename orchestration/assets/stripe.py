@@ -1,12 +1,14 @@
 """The Stripe push as a Dagster asset, with the read-back reconciliation as its asset check.
 
-`usage-billing push --period YYYY-MM` runs this asset in process; the UI runs it through `push_job`
-with the same run config (`ops: {stripe_push: {config: {period: "2026-01"}}}`).
+The asset is partitioned by billing month (YYYY-MM): `usage-billing push --period YYYY-MM` materializes that
+partition in process; in the UI, materialize (or backfill) the month's partition, alone (`push_job`) or after
+the close (`close_and_push_job`).
 """
 
 import dagster as dg
 from pydantic import Field
 
+from orchestration.partitions import billing_months, run_months
 from orchestration.project import duckdb_path
 from orchestration.resources import StripeResource
 from orchestration.stripe.client import StripeSetupError
@@ -17,17 +19,13 @@ RECONCILIATION_CHECK = "stripe_reconciliation"
 
 
 class StripePushConfig(dg.Config):
-    period: str = Field(
-        default="", description="Push the final invoices whose period starts in this month (YYYY-MM)."
-    )
-    periods: list[str] = Field(
-        default=[], description="Several months in one run (the schedule), instead of period."
-    )
+    """The months pushed are the run's partitions (YYYY-MM: the invoices whose period starts in them)."""
+
     dry_run: bool = Field(default=False, description="Print what would be sent; send and record nothing.")
     live: bool = Field(default=False, description="Allow a live-mode key (sk_live_/rk_live_).")
 
 
-def _metadata(report: PushReport) -> dict:
+def _metadata(report: PushReport, api_base: str) -> dict:
     pushed = report.with_status("pushed")
     return {
         "period": report.period,
@@ -43,8 +41,32 @@ def _metadata(report: PushReport) -> dict:
             {o.invoice.invoice_id: o.stripe_invoice_id for o in pushed if o.stripe_invoice_id}
         ),
         "failures": dg.MetadataValue.json({o.invoice.invoice_id: o.reason for o in report.failed}),
+        "stripe_objects": dg.MetadataValue.md(_objects_table(report, api_base)),
         "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
     }
+
+
+def _stripe_link(object_id: str, api_base: str) -> str:
+    """A Stripe invoice id, linked to the Dashboard when the push talked to Stripe itself."""
+    if "api.stripe.com" in api_base:
+        return f"[{object_id}](https://dashboard.stripe.com/invoices/{object_id})"
+    return f"`{object_id}`"
+
+
+def _objects_table(report: PushReport, api_base: str) -> str:
+    rows = [
+        "| invoice | account | status | Stripe customer | Stripe invoice | items created |",
+        "|---|---|---|---|---|---:|",
+    ]
+    for o in report.outcomes:
+        rows.append(
+            f"| {o.invoice.invoice_id} | {o.invoice.account_id} | {o.status}"
+            + (f" ({o.reason})" if o.reason else "")
+            + f" | {o.stripe_customer_id or '-'} | "
+            + (_stripe_link(o.stripe_invoice_id, api_base) if o.stripe_invoice_id else "-")
+            + f" | {o.items_created} |"
+        )
+    return "\n".join(rows)
 
 
 def _merged(reports: list[PushReport]) -> PushReport:
@@ -61,6 +83,9 @@ def _merged(reports: list[PushReport]) -> PushReport:
     deps=[dg.AssetKey(["fct_invoice_lines"]), dg.AssetKey(["fct_invoices"])],
     group_name="stripe",
     kinds={"stripe", "python"},
+    owners=["team:billing"],
+    partitions_def=billing_months,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     description=(
         "Final invoices of a month pushed to Stripe exactly once (invoice items, invoice, finalize), "
         "recorded in ledger.stripe_push_lines and ledger.stripe_push_invoices, then read back into "
@@ -76,7 +101,7 @@ def _merged(reports: list[PushReport]) -> PushReport:
 )
 def stripe_push(context: dg.AssetExecutionContext, config: StripePushConfig, stripe: StripeResource):
     db_path = duckdb_path()
-    periods = config.periods or [config.period]
+    periods = run_months(context)
     reports: list[PushReport] = []
     try:
         api = None if config.dry_run else stripe.client(live=config.live)
@@ -87,7 +112,7 @@ def stripe_push(context: dg.AssetExecutionContext, config: StripePushConfig, str
     except (StripeSetupError, ValueError) as e:
         raise dg.Failure(description=str(e)) from None
     report = reports[0] if len(reports) == 1 else _merged(reports)
-    metadata = _metadata(report)
+    metadata = _metadata(report, stripe.api_base)
     if config.dry_run:
         context.log.info(report.summary())
         yield dg.MaterializeResult(metadata=metadata)

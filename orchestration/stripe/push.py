@@ -204,7 +204,8 @@ class Pusher:
             return report
         if self.api is None:
             raise StripeSetupError("no Stripe client")
-        for invoice in invoices:
+        self.log(f"{period}: {len(invoices)} final invoice(s) to push")
+        for position, invoice in enumerate(invoices, 1):
             outcome = self._process(invoice, known_customers)
             report.outcomes.append(outcome)
             self.ledger.record_invoice(
@@ -215,7 +216,7 @@ class Pusher:
                 stripe_invoice_id=outcome.stripe_invoice_id,
             )
             self.log(
-                f"{invoice.invoice_id} ({invoice.account_id}, {invoice.period_start}, "
+                f"[{position}/{len(invoices)}] {invoice.invoice_id} ({invoice.account_id}, {invoice.period_start}, "
                 f"{amount(invoice)} {invoice.currency.upper()}): {outcome.status}"
                 + (f": {outcome.reason}" if outcome.reason else "")
                 + (f" → {outcome.stripe_invoice_id}" if outcome.stripe_invoice_id else "")

@@ -69,11 +69,12 @@ class Warehouse:
 
         from orchestration.definitions import defs
 
-        config = {"period": period, "force": force, "now": now, "grace_days": grace_days}
+        config = {"force": force, "now": now, "grace_days": grace_days}
         result = defs.resolve_job_def("close_job").execute_in_process(
             run_config={"ops": {"close_billing_periods": {"config": config}}},
             instance=dg.DagsterInstance.ephemeral(),
             raise_on_error=True,
+            partition_key=period,
         )
         assert result.success
         (materialization, *_) = result.asset_materializations_for_node("close_billing_periods")
@@ -98,5 +99,6 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     monkeypatch.setenv("USAGE_BILLING_DUCKDB", str(db_path))
     monkeypatch.setenv("USAGE_BILLING_CATALOG", str(catalog_dir))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("USAGE_BILLING_EXPORTS", str(tmp_path / "exports"))
     (tmp_path / "dagster_home").mkdir()
     return Warehouse(root=tmp_path, events_dir=events_dir, db_path=db_path, catalog_dir=catalog_dir)

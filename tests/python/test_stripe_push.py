@@ -87,7 +87,8 @@ def push(*, dry_run: bool = False, live: bool = False) -> dg.ExecuteInProcessRes
     return dg.materialize(
         [stripe_push],
         resources={"stripe": stripe_resource()},
-        run_config={"ops": {"stripe_push": {"config": {"period": PERIOD, "dry_run": dry_run, "live": live}}}},
+        run_config={"ops": {"stripe_push": {"config": {"dry_run": dry_run, "live": live}}}},
+        partition_key=PERIOD,
         raise_on_error=False,
     )
 
