@@ -272,6 +272,34 @@ def cmd_generate_events(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- Readers' commands (issue 7): statement, explain, simulate, review; each lives in its own module. ---
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.explain import explain_line, render_markdown, render_text, to_json
+    from orchestration.project import duckdb_path
+
+    try:
+        ex = explain_line(duckdb_path(), args.invoice_line_id, sample_size=args.sample)
+    except LookupError as e:
+        sys.stderr.write(f"explain: {e}\n")
+        return 1
+    render = {"text": render_text, "markdown": render_markdown, "json": to_json}[args.format]
+    print(render(ex))
+    return 0 if ex.reconciles else 2
+
+
+def add_reader_commands(sub) -> None:
+    explain = sub.add_parser(
+        "explain", help="How an invoice line's amount was computed, and the events behind it."
+    )
+    explain.add_argument("invoice_line_id")
+    explain.add_argument("--sample", type=int, default=10, help="Events to list (all are counted).")
+    explain.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    explain.set_defaults(func=cmd_explain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usage-billing",
@@ -368,6 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--unknown-account-rate", type=float, default=0.002)
     gen.add_argument("--blank-line-rate", type=float, default=0.0005)
     gen.set_defaults(func=cmd_generate_events)
+    add_reader_commands(sub)
     return parser
 
 
