@@ -290,7 +290,44 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0 if ex.reconciles else 2
 
 
+def cmd_statement(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.statements import write_statement
+
+    try:
+        path = write_statement(duckdb_path(), args.account, args.period, Path(args.out) if args.out else None)
+    except LookupError as e:
+        sys.stderr.write(f"statement: {e}\n")
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.review import render_text, review_period
+
+    print(render_text(review_period(duckdb_path(), args.period, include_final=args.all), args.period))
+    return 0
+
+
 def add_reader_commands(sub) -> None:
+    review = sub.add_parser(
+        "review",
+        help="Open invoices of a month beside each account's previous invoice, with the change's causes.",
+    )
+    review.add_argument("--period", required=True, type=_period, help="YYYY-MM: periods starting then.")
+    review.add_argument("--all", action="store_true", help="Also list final (closed) invoices.")
+    review.set_defaults(func=cmd_review)
+
+    statement = sub.add_parser("statement", help="Write an account's HTML usage statement for a period.")
+    statement.add_argument("--account", required=True)
+    statement.add_argument("--period", required=True, type=_period, help="YYYY-MM: the period starting then.")
+    statement.add_argument("--out", default=None, help="HTML file (default statement_ACCOUNT_PERIOD.html).")
+    statement.set_defaults(func=cmd_statement)
+
     explain = sub.add_parser(
         "explain", help="How an invoice line's amount was computed, and the events behind it."
     )

@@ -240,8 +240,14 @@ def _explain_usage(con, line, ex: Explanation, sample_size: int) -> None:
         ex.steps.append(
             f"P8 hard limit {number(billed)}: {number(billed)} billed, {number(used - billed)} not billed"
         )
+    if line["is_final"]:
+        ex.steps.append("the line is final (P13): it keeps the unit price it was closed with")
     if price["billing_scheme"] == "per_unit":
-        unit = Decimal(price["unit_amount"])
+        unit = Decimal(line["unit_amount"])
+        if unit != price["unit_amount"]:
+            ex.steps.append(
+                f"catalog price now {rate(price['unit_amount'], cur, mu)}; billed at {rate(unit, cur, mu)}"
+            )
         size = Decimal(price["package_size"] or 1)
         if size > 1:
             rounding = price["package_rounding"] or "up"
@@ -270,6 +276,12 @@ def _explain_usage(con, line, ex: Explanation, sample_size: int) -> None:
         for t in tiers:
             up_to = t["up_to"]
             unit, flat = Decimal(t["unit_amount"]), Decimal(t["flat_amount"] or 0)
+            if t["tier"] == line["tier"] and line["unit_amount"] != unit:
+                ex.steps.append(
+                    f"catalog tier {t['tier']} price now {rate(unit, cur, mu)}; billed at "
+                    f"{rate(line['unit_amount'], cur, mu)}"
+                )
+                unit = Decimal(line["unit_amount"])
             bounds = f"tier {t['tier']}: above {number(lower)}" + (
                 f" up to {number(up_to)}" if up_to is not None else ""
             )
@@ -413,12 +425,46 @@ def _explain_credit(con, line, ex: Explanation, _sample: int) -> None:
 
 
 def _explain_adjustment(con, line, ex: Explanation, _sample: int) -> None:
+    """P14: what the closed period's (price, tier) costs when priced again with every event now known,
+    minus what its final invoice billed, minus adjustments of it already made final."""
     cur, mu = ex.currency, ex.minor_units
+    closed = [line["account_id"], line["adjusted_period_start"], line["price_id"], line["tier"]]
+    match = """account_id = ? and period_start = ? and price_id = ? and tier is not distinct from ?"""
+    corrected = _one(
+        con,
+        f"""select coalesce(sum(amount), 0) as amount, coalesce(sum(quantity), 0) as quantity
+            from intermediate.int_invoice_lines_priced where {match}""",
+        closed,
+    )
+    billed = _one(
+        con,
+        f"""select coalesce(sum(amount), 0) as amount, coalesce(sum(quantity), 0) as quantity
+            from marts.fct_invoice_lines where line_type = 'usage' and is_final and {match}""",
+        closed,
+    )
+    prior = _one(
+        con,
+        """select coalesce(sum(amount), 0) as amount, coalesce(sum(quantity), 0) as quantity
+           from marts.fct_invoice_lines
+           where line_type = 'adjustment' and is_final and account_id = ? and adjusted_period_start = ?
+             and price_id = ? and tier is not distinct from ?""",
+        closed,
+    )
+    what = f"{line['price_id']}" + (f" tier {line['tier']}" if line["tier"] else "")
     ex.steps += [
-        f"P14 late usage of the closed period starting {line['adjusted_period_start']}, price {line['price_id']}"
-        + (f" tier {line['tier']}" if line["tier"] else ""),
-        f"repriced minus billed: quantity {number(line['quantity'])}, amount {money(line['amount'], cur, mu)}",
+        f"P14: closed period starting {line['adjusted_period_start']}, {what}",
+        f"priced again now: {number(corrected['quantity'])} units, {money(corrected['amount'], cur, mu)}",
+        f"billed when it closed: {number(billed['quantity'])} units, {money(billed['amount'], cur, mu)}",
+        f"adjusted before: {number(prior['quantity'])} units, {money(prior['amount'], cur, mu)}",
+        f"adjustment = {money(corrected['amount'], cur, mu)} − {money(billed['amount'], cur, mu)} − "
+        f"{money(prior['amount'], cur, mu)} = "
+        f"{money(corrected['amount'] - billed['amount'] - prior['amount'], cur, mu)}",
     ]
+    ex.computed_amount = round_money(corrected["amount"] - billed["amount"] - prior["amount"], mu)
+    quantity = corrected["quantity"] - billed["quantity"] - prior["quantity"]
+    ex.checks.append(
+        (f"line quantity {number(line['quantity'])} = {number(quantity)}", line["quantity"] == quantity)
+    )
 
 
 def _dumps(value: Any) -> Any:

@@ -163,4 +163,13 @@ def readers_warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Pa
         mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
         (root / "dagster_home").mkdir()
         wh.build()
+        # January closes (P13); then pro_ai_calls goes from 0.004 to 0.005 a call. February is priced at
+        # the new price, and January's 250 calls get an adjustment of 250 × 0.001 = +0.25 (P14) on
+        # acct_0001's February invoice, while January's final lines keep 0.004.
+        wh.close("2026-01", force=True)
+        prices = catalog_dir / "prices.csv"
+        text = prices.read_text()
+        assert "pro_ai_calls,pro,api_calls,/v1/ai/*,per_unit,,0.004," in text
+        prices.write_text(text.replace("/v1/ai/*,per_unit,,0.004,", "/v1/ai/*,per_unit,,0.005,"))
+        wh.build()
     return wh

@@ -47,8 +47,30 @@ CASES = [
         "8.00",
         ["12,000,000", "2,000,000 units in this tier × $0.0000015 + $5.00 = 8"],
     ),
-    # Per unit: 250 /v1/ai/chat calls × 0.004 = 1.00.
-    ("acct_0001", "2026-01-01", "usage", "pro_ai_calls", None, None, "1.00", ["250 × $0.004 = 1"]),
+    # Per unit, final (January closed at 0.004, the catalog says 0.005 since): 250 × 0.004 = 1.00.
+    (
+        "acct_0001",
+        "2026-01-01",
+        "usage",
+        "pro_ai_calls",
+        None,
+        None,
+        "1.00",
+        ["250 × $0.004 = 1", "catalog price now $0.005; billed at $0.004"],
+    ),
+    # Per unit, open: 250 calls in February × 0.005 = 1.25.
+    ("acct_0001", "2026-02-01", "usage", "pro_ai_calls", None, None, "1.25", ["250 × $0.005 = 1.25"]),
+    # Adjustment (P14): January's 250 calls priced again at 0.005 = 1.25 − billed 1.00 = +0.25, 0 more calls.
+    (
+        "acct_0001",
+        "2026-02-01",
+        "adjustment",
+        "pro_ai_calls",
+        None,
+        None,
+        "0.25",
+        ["priced again now: 250 units, $1.25", "billed when it closed: 250 units, $1.00", "= $0.25"],
+    ),
     # Volume: 12,000 calls fall in tier 3 (above 10,000): 12,000 × 0.03 + 25.00 = 385.00.
     (
         "acct_0006",
@@ -97,9 +119,9 @@ CASES = [
     ("acct_0006", "2026-02-01", "cap", None, None, None, "-75.00", ["$475.00", "$400.00", "-$75.00"]),
     # Minimum: acct_0007 usage 1,000 × 0.05 = 50.00, minimum 200.00 → 150.00.
     ("acct_0007", "2026-02-05", "minimum", None, None, None, "150.00", ["$50.00", "$200.00", "$150.00"]),
-    # Credit: acct_0001 Feb usage = tokens 1,000,000 × 0.0000015 + 5.00 = 6.50, ai 250 × 0.004 = 1.00 → 7.50
-    # drawn from g_0004 (10.00) → −7.50, 2.50 left.
-    ("acct_0001", "2026-02-01", "credit", None, None, None, "-7.50", ["$7.50 on this invoice", "left $2.50"]),
+    # Credit: acct_0001 February: tokens 1,000,000 × 0.0000015 + 5.00 = 6.50, ai 250 × 0.005 = 1.25 and the
+    # +0.25 adjustment → 8.00 drawn from g_0004 (10.00) → −8.00, 2.00 left.
+    ("acct_0001", "2026-02-01", "credit", None, None, None, "-8.00", ["$8.00 on this invoice", "left $2.00"]),
 ]
 
 
