@@ -313,7 +313,29 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.simulate import render_text, simulate
+
+    catalog = Path(args.catalog).resolve()
+    try:
+        sim = simulate(duckdb_path(), catalog, args.period)
+    except (FileNotFoundError, RuntimeError) as e:
+        sys.stderr.write(f"simulate: {e}\n")
+        return 1
+    print(render_text(sim, Path(args.catalog)))
+    return 0
+
+
 def add_reader_commands(sub) -> None:
+    simulate = sub.add_parser(
+        "simulate", help="Re-price a month under a draft catalog (on a copy) and print the deltas."
+    )
+    simulate.add_argument("--catalog", required=True, help="Folder with the draft catalog CSVs.")
+    simulate.add_argument("--period", required=True, type=_period, help="YYYY-MM: periods starting then.")
+    simulate.set_defaults(func=cmd_simulate)
+
     review = sub.add_parser(
         "review",
         help="Open invoices of a month beside each account's previous invoice, with the change's causes.",

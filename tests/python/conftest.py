@@ -156,6 +156,16 @@ def readers_warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Pa
     )
     events_dir.mkdir()
     wh.write_events("readers.ndjson", _reader_events())
+    # Two bad lines in a file of four: a quarantine rate of 2 / 4 there (E1).
+    wh.write_events(
+        "bad.ndjson",
+        [
+            "{not json",
+            {"account_id": "acct_0009", "timestamp": "2026-01-03"},
+            {"event_id": "ok-1", "account_id": "acct_0009", "timestamp": "2026-01-03T10:00:00Z"},
+            {"event_id": "ok-2", "account_id": "acct_0009", "timestamp": "2026-01-03T11:00:00Z"},
+        ],
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("USAGE_BILLING_EVENTS", str(events_dir) + "/**/*")
         mp.setenv("USAGE_BILLING_DUCKDB", str(wh.db_path))
