@@ -30,6 +30,7 @@ class Statement:
     allowances: list[dict[str, Any]]
     credits: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
+    aggregations: dict[str, str]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict[str, Any]]:
@@ -85,6 +86,7 @@ def load_statement(db_path: Path, account_id: str, period: str) -> Statement:
         credits = _rows(
             con, "select * from marts.fct_credit_balances where invoice_id = ? order by grant_id", args
         )
+        aggregations = dict(con.execute("select meter, aggregation from catalog.meters").fetchall())
         alerts = _rows(
             con,
             """select * from marts.usage_alerts where account_id = ? and period_start = ?
@@ -93,17 +95,19 @@ def load_statement(db_path: Path, account_id: str, period: str) -> Statement:
         )
     finally:
         con.close()
-    return Statement(accounts[0], invoice, invoice["minor_units"], lines, daily, allowances, credits, alerts)
+    return Statement(
+        accounts[0], invoice, invoice["minor_units"], lines, daily, allowances, credits, alerts, aggregations
+    )
 
 
-def _chart(meter: str, rows: list[dict[str, Any]], start: date, end: date) -> str:
+def _chart(meter: str, rows: list[dict[str, Any]], start: date, end: date, measure: str = "units") -> str:
     """Bars of units per day: billable solid, not billable light on top. Heights are for the eye only;
     each bar carries its exact figures in a <title> and the table below the chart prints them."""
     days = (end - start).days
-    billable = {r["usage_date"]: r["units"] for r in rows if r["is_billable"]}
-    other = {r["usage_date"]: r["units"] for r in rows if not r["is_billable"]}
+    billable = {r["usage_date"]: r[measure] for r in rows if r["is_billable"]}
+    other = {r["usage_date"]: r[measure] for r in rows if not r["is_billable"]}
     top = max([billable.get(d, 0) + other.get(d, 0) for d in set(billable) | set(other)] or [1]) or 1
-    width, height, left, bottom = 720, 180, 48, 24
+    width, height, left, bottom = 720, 110, 76, 24
     bar = (width - left) / days
     parts = [
         f'<svg class="chart" role="img" aria-label="{escape(meter)} per day" viewBox="0 0 {width} {height + bottom}" '
@@ -116,9 +120,10 @@ def _chart(meter: str, rows: list[dict[str, Any]], start: date, end: date) -> st
         day = start + timedelta(days=i)
         x = left + i * bar
         b, o = billable.get(day, Decimal(0)), other.get(day, Decimal(0))
-        hb = float(b / top) * (height - 16)  # pixels only; the figures stay exact in the title and table
-        ho = float(o / top) * (height - 16)
-        title = f"{day}: {number(b)} billable" + (f", {number(o)} not billable" if o else "")
+        hb = float(b / top) * (height - 12)  # pixels only; the figures stay exact in the title and table
+        ho = float(o / top) * (height - 12)
+        what = "units" if measure == "units" else "events"
+        title = f"{day}: {number(b)} billable {what}" + (f", {number(o)} not billable" if o else "")
         if b:
             parts.append(
                 f'<rect class="bar billable" x="{x + 1:.1f}" y="{height - hb:.1f}" width="{bar - 2:.1f}" '
@@ -149,7 +154,8 @@ def render_html(st: Statement) -> str:
         f"<title>Usage statement — {e(name)} — {e(period)}</title>",
         "<style>",
         "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2rem auto;max-width:760px;color:#1a202c}",
-        "h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #cbd5e0}",
+        "h1{font-size:1.5rem;margin-bottom:.2rem}h2{font-size:1.1rem;margin-top:1.5rem;border-bottom:1px solid #cbd5e0}",
+        "h3{font-size:.95rem;margin:.8rem 0 .2rem}details{font-size:.85rem;margin-bottom:.5rem}",
         "table{border-collapse:collapse;width:100%;font-size:.9rem}td,th{padding:.25rem .5rem;text-align:left}",
         "th{background:#edf2f7}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}",
         "tr.total td{font-weight:bold;border-top:2px solid #1a202c}.muted{color:#718096;font-size:.85rem}",
@@ -163,31 +169,7 @@ def render_html(st: Statement) -> str:
         f'<tr><td class="num" id="subtotal">{e(money(inv["subtotal"], cur, mu))}</td>'
         f'<td class="num" id="credits">{e(money(inv["credits_applied"], cur, mu))}</td>'
         f'<td class="num" id="total">{e(money(inv["total"], cur, mu))}</td></tr></table>',
-        "<h2>Usage by day</h2>",
-        '<p class="legend muted"><span style="background:#2b6cb0"></span>billable'
-        '<span style="background:#e2a03f"></span>not billable (e.g. server errors)</p>',
     ]
-    meters = sorted({r["meter"] for r in st.daily})
-    if not meters:
-        out.append("<p>No usage in this period.</p>")
-    for meter in meters:
-        rows = [r for r in st.daily if r["meter"] == meter]
-        out.append(f"<h3>{e(meter)}</h3>")
-        out.append(_chart(meter, rows, inv["period_start"], inv["period_end"]))
-        out.append(
-            "<details><summary>Figures per day</summary>"
-            f'<table class="daily" data-meter="{e(meter)}"><tr><th>Day</th><th class="num">Billable units</th>'
-            '<th class="num">Billable events</th><th class="num">Not billable events</th></tr>'
-        )
-        for day in sorted({r["usage_date"] for r in rows}):
-            b = [r for r in rows if r["usage_date"] == day and r["is_billable"]]
-            o = [r for r in rows if r["usage_date"] == day and not r["is_billable"]]
-            out.append(
-                f'<tr data-day="{day}"><td>{day}</td><td class="num">{number(b[0]["units"]) if b else "0"}</td>'
-                f'<td class="num">{number(b[0]["event_count"]) if b else "0"}</td>'
-                f'<td class="num">{number(o[0]["event_count"]) if o else "0"}</td></tr>'
-            )
-        out.append("</table></details>")
     out.append("<h2>Usage against allowances and limits</h2>")
     if st.allowances:
         out.append(
@@ -262,6 +244,37 @@ def render_html(st: Statement) -> str:
         out.append("</table>")
     else:
         out.append("<p>No alert thresholds were crossed.</p>")
+    usage = [
+        "<h2>Usage by day</h2>",
+        '<p class="legend muted"><span style="background:#2b6cb0"></span>billable'
+        '<span style="background:#e2a03f"></span>not billable (e.g. server errors)</p>',
+    ]
+    meters = sorted({r["meter"] for r in st.daily})
+    if not meters:
+        usage.append("<p>No usage in this period.</p>")
+    for meter in meters:
+        rows = [r for r in st.daily if r["meter"] == meter]
+        # Sum meters chart units; count, max and unique_count meters chart events (their daily units
+        # do not add up to what is billed).
+        measure = "units" if st.aggregations.get(meter, "sum") == "sum" else "event_count"
+        label = "units" if measure == "units" else "events"
+        usage.append(f'<h3>{e(meter)} <span class="muted">({label} per day)</span></h3>')
+        usage.append(_chart(meter, rows, inv["period_start"], inv["period_end"], measure))
+        usage.append(
+            "<details><summary>Figures per day</summary>"
+            f'<table class="daily" data-meter="{e(meter)}"><tr><th>Day</th><th class="num">Billable units</th>'
+            '<th class="num">Billable events</th><th class="num">Not billable events</th></tr>'
+        )
+        for day in sorted({r["usage_date"] for r in rows}):
+            b = [r for r in rows if r["usage_date"] == day and r["is_billable"]]
+            o = [r for r in rows if r["usage_date"] == day and not r["is_billable"]]
+            usage.append(
+                f'<tr data-day="{day}"><td>{day}</td><td class="num">{number(b[0]["units"]) if b else "0"}</td>'
+                f'<td class="num">{number(b[0]["event_count"]) if b else "0"}</td>'
+                f'<td class="num">{number(o[0]["event_count"]) if o else "0"}</td></tr>'
+            )
+        usage.append("</table></details>")
+    out += usage
     out.append(
         '<p class="muted">Money is rounded half away from zero to the currency\'s minor units on each line; '
         "units are exact. Times are UTC.</p></body></html>"
