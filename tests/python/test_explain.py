@@ -10,7 +10,7 @@ import pytest
 from conftest import Warehouse
 
 from orchestration.cli import main
-from orchestration.explain import explain_line, render_markdown, render_text, to_json
+from orchestration.explain import explain_line, explain_metadata, render_markdown, render_text, to_json
 
 
 def _line_id(
@@ -156,6 +156,11 @@ def test_explain_lists_events_with_file_and_line(readers_warehouse: Warehouse, c
     for event_id in ("ai-02-0", "ai-02-25", "ai-02-50"):
         assert f"{event_id}  " in out and f"readers.ndjson:{line_of[event_id]}" in out
     assert f"lines {line_of['ai-02-0']}–{line_of['ai-02-249']}" in out
+    # The same report as Dagster metadata.
+    metadata = explain_metadata(readers_warehouse.db_path, line_id)
+    assert metadata["reconciles"].value is True
+    assert "250 event(s), 250 unit(s) in all" in metadata["explanation"].value
+    assert metadata["explanation_json"].value["events"]["count"] == 250
 
 
 def test_explain_unknown_line_fails(readers_warehouse: Warehouse, monkeypatch, capsys) -> None:
