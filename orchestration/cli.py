@@ -321,6 +321,93 @@ def cmd_generate_events(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- Readers' commands (issue 7): statement, explain, simulate, review; each lives in its own module. ---
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.explain import explain_line, render_markdown, render_text, to_json
+    from orchestration.project import duckdb_path
+
+    try:
+        ex = explain_line(duckdb_path(), args.invoice_line_id, sample_size=args.sample)
+    except LookupError as e:
+        sys.stderr.write(f"explain: {e}\n")
+        return 1
+    render = {"text": render_text, "markdown": render_markdown, "json": to_json}[args.format]
+    print(render(ex))
+    return 0 if ex.reconciles else 2
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.statements import write_statement
+
+    try:
+        path = write_statement(duckdb_path(), args.account, args.period, Path(args.out) if args.out else None)
+    except LookupError as e:
+        sys.stderr.write(f"statement: {e}\n")
+        return 1
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.review import render_text, review_period
+
+    print(render_text(review_period(duckdb_path(), args.period, include_final=args.all), args.period))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.simulate import render_text, simulate
+
+    catalog = Path(args.catalog).resolve()
+    try:
+        sim = simulate(duckdb_path(), catalog, args.period)
+    except (FileNotFoundError, RuntimeError) as e:
+        sys.stderr.write(f"simulate: {e}\n")
+        return 1
+    print(render_text(sim, Path(args.catalog)))
+    return 0
+
+
+def add_reader_commands(sub) -> None:
+    simulate = sub.add_parser(
+        "simulate", help="Re-price a month under a draft catalog (on a copy) and print the deltas."
+    )
+    simulate.add_argument("--catalog", required=True, help="Folder with the draft catalog CSVs.")
+    simulate.add_argument("--period", required=True, type=_period, help="YYYY-MM: periods starting then.")
+    simulate.set_defaults(func=cmd_simulate)
+
+    review = sub.add_parser(
+        "review",
+        help="Open invoices of a month beside each account's previous invoice, with the change's causes.",
+    )
+    review.add_argument("--period", required=True, type=_period, help="YYYY-MM: periods starting then.")
+    review.add_argument("--all", action="store_true", help="Also list final (closed) invoices.")
+    review.set_defaults(func=cmd_review)
+
+    statement = sub.add_parser("statement", help="Write an account's HTML usage statement for a period.")
+    statement.add_argument("--account", required=True)
+    statement.add_argument("--period", required=True, type=_period, help="YYYY-MM: the period starting then.")
+    statement.add_argument("--out", default=None, help="HTML file (default statement_ACCOUNT_PERIOD.html).")
+    statement.set_defaults(func=cmd_statement)
+
+    explain = sub.add_parser(
+        "explain", help="How an invoice line's amount was computed, and the events behind it."
+    )
+    explain.add_argument("invoice_line_id")
+    explain.add_argument("--sample", type=int, default=10, help="Events to list (all are counted).")
+    explain.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    explain.set_defaults(func=cmd_explain)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usage-billing",
@@ -433,6 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--unknown-account-rate", type=float, default=0.002)
     gen.add_argument("--blank-line-rate", type=float, default=0.0005)
     gen.set_defaults(func=cmd_generate_events)
+    add_reader_commands(sub)
     return parser
 
 

@@ -326,8 +326,10 @@ crossing_day_running_totals as (
         max(units) over event_window as running_max,
         sum(is_new_value) over event_window as running_new
     from crossing_day_running
+    -- Per crossing day: when two thresholds are crossed on different days, each day's running total
+    -- starts from that day's previous_quantity, not from the events of the other day.
     window event_window as (
-        partition by account_id, period_start, plan_valid_from, price_id
+        partition by account_id, period_start, plan_valid_from, price_id, crossing_date
         order by event_at, event_id
         rows between unbounded preceding and current row
     )
@@ -356,6 +358,7 @@ quantity_alerts as (
         and crossing_day_starts.period_start = crossing_day_running_totals.period_start
         and crossing_day_starts.plan_valid_from = crossing_day_running_totals.plan_valid_from
         and crossing_day_starts.price_id = crossing_day_running_totals.price_id
+        and crossing_day_starts.crossing_date = crossing_day_running_totals.crossing_date
         and case crossing_day_starts.aggregation
             when 'count' then crossing_day_starts.previous_quantity + crossing_day_running_totals.running_count
             when 'max' then case when crossing_day_running_totals.running_max > crossing_day_starts.previous_quantity

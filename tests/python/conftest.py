@@ -102,3 +102,86 @@ def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     monkeypatch.setenv("USAGE_BILLING_EXPORTS", str(tmp_path / "exports"))
     (tmp_path / "dagster_home").mkdir()
     return Warehouse(root=tmp_path, events_dir=events_dir, db_path=db_path, catalog_dir=catalog_dir)
+
+
+def _reader_events() -> list[dict]:
+    """Hand-made traffic for the readers' commands (statement, explain, simulate, review, metrics), priced
+    against the sample catalog in January and February 2026. The expected figures are worked out by hand in
+    the tests that use it."""
+
+    def event(eid: str, account: str, ts: str, units: int | str = 1, **extra) -> dict:
+        return {"event_id": eid, "account_id": account, "timestamp": ts, "units": units, **extra}
+
+    events: list[dict] = []
+    for month in ("01", "02"):
+        # acct_0001 (pro): 250 /v1/ai/* calls a month, 10 a day on days 1-25 (Jan: 5-29) → pro_ai_calls.
+        first_day = 5 if month == "01" else 1
+        for i in range(250):
+            day = first_day + i % 25
+            events.append(
+                event(
+                    f"ai-{month}-{i}",
+                    "acct_0001",
+                    f"2026-{month}-{day:02d}T{i // 25:02d}:30:00Z",
+                    endpoint="/v1/ai/chat",
+                )
+            )
+    events += [
+        event("tok-01", "acct_0001", "2026-01-10T12:00:00Z", 12_000_000, meter="tokens"),
+        event("tok-02a", "acct_0001", "2026-02-03T12:00:00Z", 6_000_000, meter="tokens"),
+        event("tok-02b", "acct_0001", "2026-02-17T12:00:00Z", 5_000_000, meter="tokens"),
+        event("ent-01", "acct_0006", "2026-01-15T09:00:00Z", 12_000, endpoint="/v1/users"),
+        event("ent-02", "acct_0006", "2026-02-15T09:00:00Z", 15_000, endpoint="/v1/users"),
+        event("min-02", "acct_0007", "2026-02-10T09:00:00Z", 1_000, endpoint="/v1/users"),
+        event("pkg-01", "acct_0011", "2026-01-12T09:00:00Z", 250, endpoint="/v1/search"),
+        event("lim-01", "acct_0011", "2026-01-12T10:00:00Z", 2_100, endpoint="/v1/users"),
+        event("chg-01", "acct_0003", "2026-01-20T09:00:00Z", 60_000, endpoint="/v1/users"),
+        event("pre-01", "acct_0010", "2026-01-25T09:00:00Z", 5_000, endpoint="/v1/users"),
+    ]
+    # Not billable (5xx): shown on the statement's chart, never priced.
+    events += [
+        event(f"err-{i}", "acct_0001", "2026-02-04T08:00:00Z", endpoint="/v1/ai/chat", status_code=500)
+        for i in range(20)
+    ]
+    return events
+
+
+@pytest.fixture(scope="session")
+def readers_warehouse(tmp_path_factory: pytest.TempPathFactory, dbt_manifest: Path) -> Warehouse:
+    """One warehouse built once per session from _reader_events(); read-only for the tests using it."""
+    root = tmp_path_factory.mktemp("readers")
+    events_dir = root / "events"
+    catalog_dir = root / "catalog"
+    shutil.copytree(SEEDS, catalog_dir)
+    wh = Warehouse(
+        root=root, events_dir=events_dir, db_path=root / "warehouse.duckdb", catalog_dir=catalog_dir
+    )
+    events_dir.mkdir()
+    wh.write_events("readers.ndjson", _reader_events())
+    # Two bad lines in a file of four: a quarantine rate of 2 / 4 there (E1).
+    wh.write_events(
+        "bad.ndjson",
+        [
+            "{not json",
+            {"account_id": "acct_0009", "timestamp": "2026-01-03"},
+            {"event_id": "ok-1", "account_id": "acct_0009", "timestamp": "2026-01-03T10:00:00Z"},
+            {"event_id": "ok-2", "account_id": "acct_0009", "timestamp": "2026-01-03T11:00:00Z"},
+        ],
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("USAGE_BILLING_EVENTS", str(events_dir) + "/**/*")
+        mp.setenv("USAGE_BILLING_DUCKDB", str(wh.db_path))
+        mp.setenv("USAGE_BILLING_CATALOG", str(catalog_dir))
+        mp.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        (root / "dagster_home").mkdir()
+        wh.build()
+        # January closes (P13); then pro_ai_calls goes from 0.004 to 0.005 a call. February is priced at
+        # the new price, and January's 250 calls get an adjustment of 250 × 0.001 = +0.25 (P14) on
+        # acct_0001's February invoice, while January's final lines keep 0.004.
+        wh.close("2026-01", force=True)
+        prices = catalog_dir / "prices.csv"
+        text = prices.read_text()
+        assert "pro_ai_calls,pro,api_calls,/v1/ai/*,per_unit,,0.004," in text
+        prices.write_text(text.replace("/v1/ai/*,per_unit,,0.004,", "/v1/ai/*,per_unit,,0.005,"))
+        wh.build()
+    return wh

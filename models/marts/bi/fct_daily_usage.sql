@@ -1,0 +1,61 @@
+{#- BI: every kept event rolled up per account, UTC day, meter, endpoint and status class, billable
+    (E4) or not, with the account's billing period. Test and unknown accounts are included and
+    flagged, so a dashboard can show all traffic and filter what is billed. units is the sum of
+    units (a unique_count meter's distinct values do not add across days: use event_count or
+    fct_account_period_usage for those). -#}
+with
+
+daily_usage as (
+
+    select * from {{ ref('int_usage_daily') }}
+
+),
+
+rolled_up as (
+
+    select
+        account_id,
+        usage_date,
+        meter,
+        endpoint,
+        status_class,
+        is_billable,
+        period_start,
+        period_end,
+        is_known_account,
+        is_test_account,
+        is_known_meter,
+        sum(units_sum) as units,
+        sum(event_count) as event_count
+    from daily_usage
+    group by
+        account_id, usage_date, meter, endpoint, status_class, is_billable, period_start, period_end,
+        is_known_account, is_test_account, is_known_meter
+
+),
+
+final as (
+
+    select
+        {{ dbt.hash(dbt.concat([
+            "account_id", "'|'", "cast(usage_date as " ~ dbt.type_string() ~ ")", "'|'", "meter", "'|'",
+            "coalesce(endpoint, '')", "'|'", "status_class", "'|'", "cast(is_billable as " ~ dbt.type_string() ~ ")"
+        ])) }} as daily_usage_id,
+        account_id,
+        usage_date,
+        meter,
+        endpoint,
+        status_class,
+        is_billable,
+        period_start,
+        period_end,
+        is_known_account,
+        is_test_account,
+        is_known_meter,
+        cast(units as {{ usage_billing.type_quantity() }}) as units,
+        cast(event_count as {{ dbt.type_bigint() }}) as event_count
+    from rolled_up
+
+)
+
+select * from final
