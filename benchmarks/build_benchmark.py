@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> int:
     base_env.update(
         USAGE_BILLING_CATALOG=str(catalog_dir),
         DAGSTER_HOME=str(work / "dagster_home"),
-        USAGE_BILLING_DUCKDB_TEMP_DIR=str(work / "duckdb_tmp"),
     )
     if args.memory_limit:
         base_env["USAGE_BILLING_DUCKDB_MEMORY_LIMIT"] = args.memory_limit

@@ -81,8 +81,9 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     try:
         for event in dbt.cli(args, context=context).stream().fetch_row_counts():
             # dbt-duckdb holds the warehouse open until the build ends: the few models whose figures are
-            # read back are yielded after it, with those figures added.
-            if isinstance(event, dg.Output) and event.output_name in ENRICHED_MODELS:
+            # read back are yielded after it, with those figures added. Every output after the first held
+            # one is held too, so that outputs still reach Dagster in dbt's (topological) order.
+            if isinstance(event, dg.Output) and (held or event.output_name in ENRICHED_MODELS):
                 held.append(event)
             else:
                 yield event
@@ -92,6 +93,9 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
     db_path = duckdb_path()
     for event in held:
+        if event.output_name not in ENRICHED_MODELS:
+            yield event
+            continue
         figures = warehouse_figures(event.output_name, db_path)
         for line in figures.pop("_log", []):
             context.log.info(line)
