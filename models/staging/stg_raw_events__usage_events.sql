@@ -39,7 +39,6 @@ non_blank_lines as (
     'endpoint', 'status_code', 'timestamp', 'properties', 'metadata',
 ] %}
 {%- set metadata_keys = ['endpoint', 'status'] %}
-{%- set typed_keys = top_keys[:11] + ['metadata_endpoint', 'metadata_status'] %}
 {%- set aliases = {
     'account': ['account_id', 'customer_id', 'user_id'],
     'meter': ['meter', 'event_name'],
