@@ -31,3 +31,18 @@
     {%- endfor -%}
     {{ dbt.hash(dbt.concat(parts)) }}
 {%- endmacro %}
+
+{#- A hash of one id, to find ids that occur more than once without keeping the ids themselves in
+    a hash table. Collisions are harmless where it is used (the ids are compared exactly after). -#}
+{% macro id_hash(column) %}
+    {{ return(adapter.dispatch('id_hash', 'usage_billing')(column)) }}
+{% endmacro %}
+{% macro duckdb__id_hash(column) -%}
+    hash({{ column }})
+{%- endmacro %}
+{% macro spark__id_hash(column) -%}
+    xxhash64({{ column }})
+{%- endmacro %}
+{% macro default__id_hash(column) -%}
+    {{ dbt.hash(column) }}
+{%- endmacro %}

@@ -45,6 +45,34 @@ candidate_copies as (
 ),
 {% endif %}
 
+-- Most ids have one copy. Ids with several are found by a hash of the id alone (8 bytes per event
+-- instead of the whole row), and only their copies go through the ordering aggregate below. A hash
+-- collision only sends a single copy down the slower path, where it is decided exactly by event_id.
+ids_with_copies as (
+
+    select {{ usage_billing.id_hash('event_id') }} as id_hash
+    from candidate_copies
+    group by {{ usage_billing.id_hash('event_id') }}
+    having count(*) > 1
+
+),
+
+multi_copies as (
+
+    select *
+    from candidate_copies
+    where {{ usage_billing.id_hash('event_id') }} in (select id_hash from ids_with_copies)
+
+),
+
+single_copies as (
+
+    select *
+    from candidate_copies
+    where {{ usage_billing.id_hash('event_id') }} not in (select id_hash from ids_with_copies)
+
+),
+
 {%- set event_columns = [
     'account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code', 'properties', 'metadata',
     'content_hash', 'source_file', 'line_number',
@@ -61,7 +89,7 @@ kept_copies as (
         ) }} as kept,
         count(*) as copy_count,
         max(loaded_at) as last_loaded_at
-    from candidate_copies
+    from multi_copies
     group by event_id
 
 ),
@@ -84,14 +112,14 @@ kept_events as (
 conflict_counts as (
 
     select
-        candidate_copies.event_id,
+        multi_copies.event_id,
         count(*) as conflict_count
-    from candidate_copies
+    from multi_copies
     inner join kept_events
-        on candidate_copies.event_id = kept_events.event_id
+        on multi_copies.event_id = kept_events.event_id
         and kept_events.copy_count > 1
-    where candidate_copies.content_hash <> kept_events.content_hash
-    group by candidate_copies.event_id
+    where multi_copies.content_hash <> kept_events.content_hash
+    group by multi_copies.event_id
 
 ),
 
@@ -116,6 +144,26 @@ final as (
     from kept_events
     left join conflict_counts
         on kept_events.event_id = conflict_counts.event_id
+
+    union all
+
+    select
+        event_id,
+        account_id,
+        meter,
+        units,
+        event_at,
+        endpoint,
+        status_code,
+        properties,
+        metadata,
+        content_hash,
+        source_file,
+        line_number,
+        0 as duplicate_count,
+        0 as conflict_count,
+        loaded_at as last_loaded_at
+    from single_copies
 
 )
 
