@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
 from orchestration.observe import (
@@ -79,29 +80,64 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
+    on_duckdb = os.environ.get("USAGE_BILLING_TARGET", "duckdb") == "duckdb"
     held: list[dg.Output] = []
+    failure: Exception | None = None
+    invocation = dbt.cli(args, context=context)
     try:
-        for event in dbt.cli(args, context=context).stream().fetch_row_counts():
-            # dbt-duckdb holds the warehouse open until the build ends: the few models whose figures are
-            # read back are yielded after it, with those figures added. Every output after the first held
-            # one is held too, so that outputs still reach Dagster in dbt's (topological) order.
-            if isinstance(event, dg.Output) and (held or event.output_name in ENRICHED_MODELS):
+        # dbt-duckdb holds the warehouse open until the build ends, so figures can only be read after
+        # it. On DuckDB the row counts are read then, in one connection, instead of through
+        # fetch_row_counts(): that waits for the end too, and polls its futures in a busy loop that
+        # takes a core from the build. The models whose figures are read back are held until then;
+        # every output after the first held one is held too, so that outputs still reach Dagster in
+        # dbt's (topological) order.
+        events = invocation.stream() if on_duckdb else invocation.stream().fetch_row_counts()
+        for event in events:
+            if isinstance(event, dg.Output) and (held or on_duckdb or event.output_name in ENRICHED_MODELS):
                 held.append(event)
             else:
                 yield event
+    except Exception as e:  # a failed build: the models it did build are still reported, then it fails
+        failure = e
     finally:
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
     db_path = duckdb_path()
+    counts = table_row_counts(db_path, [e.metadata["unique_id"].value for e in held], invocation.manifest)
     for event in held:
-        if event.output_name not in ENRICHED_MODELS:
-            yield event
-            continue
-        figures = warehouse_figures(event.output_name, db_path)
-        for line in figures.pop("_log", []):
-            context.log.info(line)
-        yield event.with_metadata({**event.metadata, **figures})
+        metadata = dict(event.metadata)
+        count = counts.get(metadata["unique_id"].value)
+        if count is not None:
+            metadata["dagster/row_count"] = dg.MetadataValue.int(count)
+        if event.output_name in ENRICHED_MODELS:
+            figures = warehouse_figures(event.output_name, db_path)
+            for line in figures.pop("_log", []):
+                context.log.info(line)
+            metadata.update(figures)
+        yield event.with_metadata(metadata)
+    if failure is not None:
+        raise failure
+
+
+def table_row_counts(db_path, unique_ids: list[str], manifest: Mapping[str, Any]) -> dict[str, int]:
+    """Rows in each dbt model or seed materialized as a table (views are not counted: like
+    fetch_row_counts, a count would run their query), read in one read-only connection."""
+    nodes = manifest.get("nodes", {})
+    relations = {  # schema and name only: the file's catalog name depends on how it is opened
+        uid: f'"{nodes[uid]["schema"]}"."{nodes[uid]["alias"]}"'
+        for uid in unique_ids
+        if uid in nodes and nodes[uid]["config"].get("materialized") != "view"
+    }
+    if not relations or not db_path.exists():
+        return {}
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return {
+            uid: con.execute(f"select count(*) from {rel}").fetchone()[0] for uid, rel in relations.items()
+        }
+    finally:
+        con.close()
 
 
 def warehouse_figures(model: str, db_path) -> dict[str, Any]:
