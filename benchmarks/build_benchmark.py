@@ -118,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     cli = [sys.executable, "-m", "orchestration.cli", "build", "--quiet", "--log-level", "WARNING"]
     query_fmt = "parquet" if args.format == "parquet" else "ndjson"
 
+    # Every step reads the files from the page cache, the first one included.
+    for f in sorted(events_dir.rglob("*")):
+        if f.is_file():
+            with f.open("rb") as fh:
+                while fh.read(1 << 24):
+                    pass
+
     rows: list[tuple[str, dict]] = []
     if not args.skip_yardsticks:
         for name, query in (
@@ -137,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(("fixed start-up (Dagster + dbt, no events)", _measure(cli, fixed_env)))
 
     env = dict(base_env, USAGE_BILLING_EVENTS=glob, USAGE_BILLING_DUCKDB=str(work / "warehouse.duckdb"))
+    # The manifest depends on these paths: parse once for them first, as for the fixed start-up.
+    prepare = "from orchestration.cli import _prepare_dbt; _prepare_dbt()"
+    subprocess.run([sys.executable, "-c", prepare], env=env, cwd=REPO_ROOT, check=True)
     started = time.time()
     full = _measure(cli, env)
     slowest = _slowest_nodes(started)

@@ -132,17 +132,31 @@ fields as (
 
 ),
 
-status_parsed as (
+status_plain as (
 
     select
         fields.*,
-        -- A status: a number or numeric string, read once (it must then be whole: 200, 200.0, "200", "2e2").
+        -- The usual status, one to three digits (200, "404"), is read as an integer directly.
+        coalesce(
+            status_type in ('NUMBER', 'VARCHAR') and {{ usage_billing.regex_matches('status_text', '[0-9]{1,3}') }},
+            false
+        ) as is_plain_status
+    from fields
+
+),
+
+status_parsed as (
+
+    select
+        status_plain.*,
+        -- Any other status: a number or numeric string, read once (it must then be whole: 200.0, "2e2").
         case
-            when status_type in ('NUMBER', 'VARCHAR')
+            when not is_plain_status
+                and status_type in ('NUMBER', 'VARCHAR')
                 and {{ usage_billing.regex_matches('status_text', '[0-9]+([.][0-9]+)?([eE][+-]?[0-9]+)?') }}
                 then {{ usage_billing.try_cast('status_text', usage_billing.type_wide()) }}
         end as status_number
-    from fields
+    from status_plain
 
 ),
 
@@ -164,6 +178,7 @@ typed as (
         {{ usage_billing.iso_timestamp_utc('timestamp_text') }} as event_at,
         case
             when status_key is null then 200
+            when is_plain_status then cast(status_text as integer)
             when status_number = round(status_number, 0) and status_number < 1000
                 then cast(status_number as integer)
         end as status_code_parsed
