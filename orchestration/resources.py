@@ -46,8 +46,9 @@ def dbt_resource() -> DbtCliResource:
 def release_dbt_duckdb_connections() -> None:
     """Close the DuckDB database that dbt-duckdb keeps open in this process.
 
-    `fetch_row_counts()` queries the warehouse through an in-process dbt adapter, and dbt-duckdb
-    keeps that database open in a class-level environment for the life of the process. Left open,
+    Where an in-process dbt adapter was created (`fetch_row_counts()` on another target, or a
+    DuckDB one opened by other code), dbt-duckdb keeps that database open in a class-level
+    environment for the life of the process. Left open,
     it holds DuckDB's write lock, so the next `dbt build` subprocess (a second materialization in
     the same process, or the CLI's summary) could not open the file.
     """
