@@ -4,28 +4,16 @@ test-artifacts/), with every figure it prints checked against hand-computed valu
 from __future__ import annotations
 
 import re
-import shutil
 import struct
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, Warehouse
+from conftest import CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, Warehouse
 
 from orchestration.cli import main
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+FLAGS = [*CHROMIUM_FLAGS, "--hide-scrollbars"]
 
 
 def _chromium(*args: str, cwd: Path) -> subprocess.CompletedProcess:

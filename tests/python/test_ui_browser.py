@@ -17,9 +17,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import REPO_ROOT, Warehouse
+from conftest import CHROMIUM, CHROMIUM_FLAGS, REPO_ROOT, Warehouse
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "ui"
 SAMPLE_FILES = ("events_2026-01_002.ndjson.gz", "events_2026-02_002.ndjson.gz")
@@ -101,17 +100,7 @@ def browser() -> Iterator:
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1600,1000",
-    ):
+    for arg in (*CHROMIUM_FLAGS, "--window-size=1600,1000"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:

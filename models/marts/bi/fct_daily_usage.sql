@@ -28,9 +28,7 @@ rolled_up as (
         sum(units_sum) as units,
         sum(event_count) as event_count
     from daily_usage
-    group by
-        account_id, usage_date, meter, endpoint, status_class, is_billable, period_start, period_end,
-        is_known_account, is_test_account, is_known_meter
+    {{ usage_billing.group_by(11) }}
 
 ),
 
