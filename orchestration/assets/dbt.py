@@ -86,11 +86,11 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     invocation = dbt.cli(args, context=context)
     try:
         # dbt-duckdb holds the warehouse open until the build ends, so figures can only be read after
-        # it. On DuckDB the row counts are read then, in one connection, instead of through
-        # fetch_row_counts(): that waits for the end too, and polls its futures in a busy loop that
-        # takes a core from the build. The models whose figures are read back are held until then;
-        # every output after the first held one is held too, so that outputs still reach Dagster in
-        # dbt's (topological) order.
+        # it. On DuckDB every output is held until then and gets its row count from one connection,
+        # instead of through fetch_row_counts(): that waits for the end too, and polls its futures in
+        # a busy loop that takes a core from the build. Elsewhere only the models whose figures are
+        # read back are held, and every output after the first held one, so that outputs still reach
+        # Dagster in dbt's (topological) order. Asset checks (dbt tests) are reported as they run.
         events = invocation.stream() if on_duckdb else invocation.stream().fetch_row_counts()
         for event in events:
             if isinstance(event, dg.Output) and (held or on_duckdb or event.output_name in ENRICHED_MODELS):
@@ -104,7 +104,8 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
     db_path = duckdb_path()
-    counts = table_row_counts(db_path, [e.metadata["unique_id"].value for e in held], invocation.manifest)
+    uids = [e.metadata["unique_id"].value for e in held]
+    counts = table_row_counts(db_path, uids, invocation.manifest) if on_duckdb else {}
     for event in held:
         metadata = dict(event.metadata)
         count = counts.get(metadata["unique_id"].value)
