@@ -123,21 +123,14 @@ conflict_counts as (
 
 ),
 
+-- Both branches list event_id and event_columns in the same order (union all is by position).
 final as (
 
     select
         kept_events.event_id,
-        kept_events.account_id,
-        kept_events.meter,
-        kept_events.units,
-        kept_events.event_at,
-        kept_events.endpoint,
-        kept_events.status_code,
-        kept_events.properties,
-        kept_events.metadata,
-        kept_events.content_hash,
-        kept_events.source_file,
-        kept_events.line_number,
+        {%- for column in event_columns %}
+        kept_events.{{ column }},
+        {%- endfor %}
         kept_events.copy_count - 1 as duplicate_count,
         coalesce(conflict_counts.conflict_count, 0) as conflict_count,
         kept_events.last_loaded_at
@@ -149,17 +142,9 @@ final as (
 
     select
         event_id,
-        account_id,
-        meter,
-        units,
-        event_at,
-        endpoint,
-        status_code,
-        properties,
-        metadata,
-        content_hash,
-        source_file,
-        line_number,
+        {%- for column in event_columns %}
+        {{ column }},
+        {%- endfor %}
         0 as duplicate_count,
         0 as conflict_count,
         loaded_at as last_loaded_at
