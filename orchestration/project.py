@@ -17,6 +17,11 @@ def events_glob() -> str:
     return os.environ.get("USAGE_BILLING_EVENTS", DEFAULT_EVENTS_GLOB)
 
 
+def on_duckdb() -> bool:
+    """The dbt target is DuckDB (profiles.yml: USAGE_BILLING_TARGET, default duckdb)."""
+    return os.environ.get("USAGE_BILLING_TARGET", "duckdb") == "duckdb"
+
+
 def duckdb_path() -> Path:
     path = Path(os.environ.get("USAGE_BILLING_DUCKDB", DEFAULT_DUCKDB_PATH))
     return path if path.is_absolute() else REPO_ROOT / path

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
-from orchestration.project import dbt_project
+from orchestration.project import dbt_project, on_duckdb
 
 
 def dbt_executable() -> str:
@@ -30,7 +30,7 @@ class UsageBillingDbtCliResource(DbtCliResource):
     only start-up time, and it would hold the warehouse open in this process."""
 
     def _initialize_dbt_core_adapter(self, args):
-        if os.environ.get("USAGE_BILLING_TARGET", "duckdb") == "duckdb":
+        if on_duckdb():
             return None
         return super()._initialize_dbt_core_adapter(args)
 

@@ -17,7 +17,7 @@ from orchestration.observe import (
     top_invoices_md,
     unbilled_by_reason,
 )
-from orchestration.project import dbt_project, duckdb_path
+from orchestration.project import dbt_project, duckdb_path, on_duckdb
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
 
 GROUP_BY_FOLDER = {
@@ -80,7 +80,7 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
-    on_duckdb = os.environ.get("USAGE_BILLING_TARGET", "duckdb") == "duckdb"
+    duckdb_target = on_duckdb()
     held: list[dg.Output] = []
     failure: Exception | None = None
     invocation = dbt.cli(args, context=context)
@@ -91,9 +91,11 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         # a busy loop that takes a core from the build. Elsewhere only the models whose figures are
         # read back are held, and every output after the first held one, so that outputs still reach
         # Dagster in dbt's (topological) order. Asset checks (dbt tests) are reported as they run.
-        events = invocation.stream() if on_duckdb else invocation.stream().fetch_row_counts()
+        events = invocation.stream() if duckdb_target else invocation.stream().fetch_row_counts()
         for event in events:
-            if isinstance(event, dg.Output) and (held or on_duckdb or event.output_name in ENRICHED_MODELS):
+            if isinstance(event, dg.Output) and (
+                held or duckdb_target or event.output_name in ENRICHED_MODELS
+            ):
                 held.append(event)
             else:
                 yield event
@@ -105,7 +107,7 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
     db_path = duckdb_path()
     uids = [e.metadata["unique_id"].value for e in held]
-    counts = table_row_counts(db_path, uids, invocation.manifest) if on_duckdb else {}
+    counts = table_row_counts(db_path, uids, invocation.manifest) if duckdb_target else {}
     for event in held:
         metadata = dict(event.metadata)
         count = counts.get(metadata["unique_id"].value)
