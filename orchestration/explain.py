@@ -343,6 +343,11 @@ def _usage_lines(con, line) -> list[dict[str, Any]]:
     )
 
 
+def _line_label(*words, tier=None) -> str:
+    """`usage p_calls tier 2`: the words that are set, then the tier when there is one."""
+    return " ".join(str(w) for w in words if w) + (f" tier {tier}" if tier else "")
+
+
 def _explain_cap(con, line, ex: Explanation, _sample: int) -> None:
     cur, mu = ex.currency, ex.minor_units
     plan = _one(con, "select maximum_amount from catalog.plans where plan_id = ?", [line["plan_id"]])
@@ -350,9 +355,7 @@ def _explain_cap(con, line, ex: Explanation, _sample: int) -> None:
     total = sum((u["amount"] for u in usage), Decimal(0))
     for u in usage:
         ex.steps.append(
-            f"usage {u['price_id']}"
-            + (f" tier {u['tier']}" if u["tier"] else "")
-            + f": {money(u['amount'], cur, mu)}"
+            f"{_line_label('usage', u['price_id'], tier=u['tier'])}: {money(u['amount'], cur, mu)}"
         )
     cap = Decimal(plan["maximum_amount"])
     ex.steps += [
@@ -374,12 +377,9 @@ def _explain_minimum(con, line, ex: Explanation, _sample: int) -> None:
     )
     total = sum((x["amount"] for x in lines), Decimal(0))
     for x in lines:
-        what = (
-            x["line_type"]
-            + (f" {x['price_id']}" if x["price_id"] else "")
-            + (f" tier {x['tier']}" if x["tier"] else "")
+        ex.steps.append(
+            f"{_line_label(x['line_type'], x['price_id'], tier=x['tier'])}: {money(x['amount'], cur, mu)}"
         )
-        ex.steps.append(f"{what}: {money(x['amount'], cur, mu)}")
     minimum = Decimal(plan["minimum_amount"])
     ex.steps += [
         f"base fees + usage after the cap = {money(total, cur, mu)}",
@@ -450,7 +450,7 @@ def _explain_adjustment(con, line, ex: Explanation, _sample: int) -> None:
              and price_id = ? and tier is not distinct from ?""",
         closed,
     )
-    what = f"{line['price_id']}" + (f" tier {line['tier']}" if line["tier"] else "")
+    what = _line_label(line["price_id"], tier=line["tier"])
     ex.steps += [
         f"P14: closed period starting {line['adjusted_period_start']}, {what}",
         f"priced again now: {number(corrected['quantity'])} units, {money(corrected['amount'], cur, mu)}",
