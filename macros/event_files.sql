@@ -62,13 +62,7 @@
     select
         {{ usage_billing.sql_string(f) }} as source_file,
         cast(file_row_number + 1 as bigint) as line_number,
-        cast(to_json(
-            struct_pack(
-                event_id := event_id, account_id := account_id, meter := meter, units := units,
-                "timestamp" := "timestamp", endpoint := endpoint, status_code := status_code,
-                properties := properties, metadata := metadata
-            )
-        ) as varchar) as raw
+        {{ usage_billing.parquet_row_json() }} as raw
     from {{ usage_billing.parquet_event_columns(f) }}
         {%- else %}
     {#- A one-column CSV read with the ASCII record separator as delimiter keeps each line's exact
@@ -91,12 +85,32 @@
     {%- endfor %}
 {% endmacro %}
 
+{#- A Parquet row as the JSON object text the line path reads (and a quarantined row keeps): the
+    columns of parquet_event_columns, in this order. -#}
+{% macro parquet_row_json() -%}
+    cast(to_json(
+        struct_pack(
+            event_id := event_id, account_id := account_id, meter := meter, units := units,
+            "timestamp" := "timestamp", endpoint := endpoint, status_code := status_code,
+            properties := properties, metadata := metadata
+        )
+    ) as varchar)
+{%- endmacro %}
+
+{#- The top-level columns of a Parquet file and their DuckDB types: {name: type}. -#}
+{% macro parquet_column_types(f) %}
+    {% if not execute %}{{ return({}) }}{% endif %}
+    {% set described = run_query(
+        "select column_name, column_type from (describe select * from read_parquet("
+        ~ usage_billing.sql_string(f) ~ "))") %}
+    {% set types = {} %}
+    {% for row in described.rows %}{% do types.update({row[0]: row[1]}) %}{% endfor %}
+    {{ return(types) }}
+{% endmacro %}
+
 {#- A Parquet file may lack optional columns: select the ones it has, null for the rest. -#}
 {% macro parquet_event_columns(f) %}
-    {%- set wanted = ['event_id', 'account_id', 'customer_id', 'user_id', 'meter', 'event_name', 'units', 'quantity',
-                      'timestamp', 'endpoint', 'status_code', 'properties', 'metadata'] -%}
-    {%- set described = run_query("select name from parquet_schema(" ~ usage_billing.sql_string(f) ~ ")") if execute else none -%}
-    {%- set have = (described.columns[0].values() | list) if described is not none else [] -%}
+    {%- set have = usage_billing.parquet_column_types(f).keys() | list -%}
     (
         select
             file_row_number,
@@ -114,6 +128,124 @@
             {%- if 'metadata' in have %} try_cast(metadata as json) as metadata{% else %} cast(null as json) as metadata{% endif %}
         from read_parquet({{ usage_billing.sql_string(f) }}, file_row_number = true)
     )
+{% endmacro %}
+
+{#- Which of the files are read as typed rows (read_typed_event_values) instead of JSON text lines.
+    DuckDB: Parquet files whose event_id, meter (or event_name), endpoint and status_code columns, where
+    present, are strings or integers; their JSON types are then known from the column types. Any other
+    Parquet file goes through the line path, which gives the same result more slowly. Other engines: none.
+    The var parquet_as_lines (default false) sends every file through the line path (tests compare both). -#}
+{% macro typed_event_files(files) %}
+    {% if var('parquet_as_lines', false) %}{{ return([]) }}{% endif %}
+    {{ return(adapter.dispatch('typed_event_files', 'usage_billing')(files)) }}
+{% endmacro %}
+
+{% macro default__typed_event_files(files) %}
+    {{ return([]) }}
+{% endmacro %}
+
+{% macro duckdb__typed_event_files(files) %}
+    {% set typed = [] %}
+    {% for f in files if usage_billing.event_file_format(f) | trim == 'parquet' %}
+        {% set types = usage_billing.parquet_column_types(f) %}
+        {% set plain = [] %}
+        {% for column in ['event_id', 'meter', 'event_name', 'endpoint', 'status_code'] if column in types %}
+            {% if usage_billing.duckdb__json_type_of_column(types[column]) == '' %}{% do plain.append(false) %}{% endif %}
+        {% endfor %}
+        {% if plain | length == 0 %}{% do typed.append(f) %}{% endif %}
+    {% endfor %}
+    {{ return(typed) }}
+{% endmacro %}
+
+{#- The JSON type to_json gives a value of a DuckDB column type, for the plain types; '' for others. -#}
+{% macro duckdb__json_type_of_column(column_type) %}
+    {%- set t = column_type | upper -%}
+    {%- if t == 'VARCHAR' -%}{{ return('VARCHAR') }}
+    {%- elif t in ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'HUGEINT', 'UTINYINT', 'USMALLINT', 'UINTEGER', 'UBIGINT'] -%}
+        {{ return('NUMBER') }}
+    {%- else -%}{{ return('') }}{%- endif -%}
+{% endmacro %}
+
+{#- Typed rows with the columns of the staging model's line_values: source_file, line_number, raw,
+    doc_type, properties, metadata, then <key>_type and <key>_text for each of `keys`. -#}
+{% macro read_typed_event_values(files, keys) %}
+    {{ return(adapter.dispatch('read_typed_event_values', 'usage_billing')(files, keys)) }}
+{% endmacro %}
+
+{% macro default__read_typed_event_values(files, keys) %}
+    select
+        cast(null as {{ dbt.type_string() }}) as source_file,
+        cast(null as {{ dbt.type_bigint() }}) as line_number,
+        cast(null as {{ dbt.type_string() }}) as raw,
+        cast(null as {{ dbt.type_string() }}) as doc_type,
+        cast(null as {{ dbt.type_string() }}) as properties,
+        cast(null as {{ dbt.type_string() }}) as metadata,
+        {%- for key in keys %}
+        cast(null as {{ dbt.type_string() }}) as {{ key }}_type,
+        cast(null as {{ dbt.type_string() }}) as {{ key }}_text{{ ',' if not loop.last }}
+        {%- endfor %}
+    where 1 = 0
+{% endmacro %}
+
+{#- The line path's types and texts, from the columns: a string column's text is the string, an integer's
+    its digits; account, units and timestamp are strings (parquet_event_columns); the merged aliases
+    (customer_id, user_id, event_name, quantity) are absent, as in the row's JSON text. Metadata is parsed
+    as on the line path, from the same normalised text. -#}
+{% macro duckdb__read_typed_event_values(files, keys) %}
+    {%- if files | length == 0 %}
+    {{ usage_billing.default__read_typed_event_values(files, keys) }}
+    {%- endif %}
+    {%- for f in files %}
+    {% if not loop.first %} union all {% endif %}
+    {%- set types = usage_billing.parquet_column_types(f) %}
+    {%- set metadata_keys = [] %}
+    {%- for key in keys if key.startswith('metadata_') %}{% do metadata_keys.append(key[9:]) %}{% endfor %}
+    {%- set meter_column = 'meter' if 'meter' in types else ('event_name' if 'event_name' in types else none) %}
+    {%- set column_types = {
+        'event_id': usage_billing.duckdb__json_type_of_column(types['event_id']) if 'event_id' in types else 'VARCHAR',
+        'account_id': 'VARCHAR',
+        'meter': usage_billing.duckdb__json_type_of_column(types[meter_column]) if meter_column else 'VARCHAR',
+        'units': 'VARCHAR',
+        'timestamp': 'VARCHAR',
+        'endpoint': usage_billing.duckdb__json_type_of_column(types['endpoint']) if 'endpoint' in types else 'VARCHAR',
+        'status_code': usage_billing.duckdb__json_type_of_column(types['status_code']) if 'status_code' in types else 'NUMBER',
+    } %}
+    select
+        source_file,
+        line_number,
+        raw,
+        'OBJECT' as doc_type,
+        properties,
+        metadata,
+        {%- for key in keys %}
+        {%- if key in column_types %}
+        case when {{ adapter.quote(key) }} is not null then '{{ column_types[key] }}' end as {{ key }}_type,
+        cast({{ adapter.quote(key) }} as varchar) as {{ key }}_text{{ ',' if not loop.last }}
+        {%- elif key.startswith('metadata_') %}
+        {%- set item = usage_billing.json_fields_item('metadata_fields', metadata_keys.index(key[9:]) + 1) %}
+        {{ usage_billing.json_type_of(item) }} as {{ key }}_type,
+        {{ usage_billing.json_text(item) }} as {{ key }}_text{{ ',' if not loop.last }}
+        {%- else %}
+        cast(null as varchar) as {{ key }}_type,
+        cast(null as varchar) as {{ key }}_text{{ ',' if not loop.last }}
+        {%- endif %}
+        {%- endfor %}
+    from (
+        select
+            typed_rows.*,
+            {{ usage_billing.json_extract_fields('metadata', metadata_keys) }} as metadata_fields
+        from (
+            select
+                {{ usage_billing.sql_string(f) }} as source_file,
+                cast(file_row_number + 1 as bigint) as line_number,
+                {{ usage_billing.parquet_row_json() }} as raw,
+                event_id, account_id, meter, units, "timestamp", endpoint, status_code,
+                nullif(cast(json(properties) as varchar), 'null') as properties,
+                nullif(cast(json(metadata) as varchar), 'null') as metadata
+            from {{ usage_billing.parquet_event_columns(f) }}
+        ) as typed_rows
+    ) as typed_fields
+    {%- endfor %}
 {% endmacro %}
 
 {#- Spark: the directory before the first wildcard is listed recursively (binaryFile reads no content

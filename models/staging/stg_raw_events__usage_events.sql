@@ -12,7 +12,14 @@
         var('events_glob'),
         this if is_incremental() else none
     ) %}
-{%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s)', info=true) %}
+
+{#- Parquet files whose columns have plain types are read as typed rows (no JSON text per row); every
+    other file is read line by line as JSON text. Both reach `field_values` with the same columns. -#}
+{%- set typed_files = usage_billing.typed_event_files(event_files) %}
+{%- set line_files = [] %}
+{%- for f in event_files if f not in typed_files %}{% do line_files.append(f) %}{% endfor %}
+{%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
+    ~ (typed_files | length) ~ ' read as typed Parquet rows', info=true) %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
 
@@ -20,7 +27,7 @@ with
 
 raw_lines as (
 
-    {{ usage_billing.read_event_lines(event_files) }}
+    {{ usage_billing.read_event_lines(line_files) }}
 
 ),
 
@@ -97,6 +104,42 @@ field_types as (
 
 ),
 
+{%- set value_keys = top_keys[:11] + ['metadata_endpoint', 'metadata_status'] %}
+
+-- Each key's JSON type and its value as text (strings unquoted).
+line_values as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        doc_type,
+        properties_json as properties,
+        metadata_json as metadata,
+        {%- for key in value_keys %}
+        {{ key }}_type,
+        {{ usage_billing.json_text(key ~ '_json') }} as {{ key }}_text{{ ',' if not loop.last }}
+        {%- endfor %}
+    from field_types
+
+),
+
+-- The same columns read from typed Parquet columns: their types are known, so no JSON is parsed
+-- except a row's metadata; the row's JSON text (raw) is written as the line path would read it.
+typed_values as (
+
+    {{ usage_billing.read_typed_event_values(typed_files, value_keys) }}
+
+),
+
+field_values as (
+
+    select * from line_values
+    union all
+    select * from typed_values
+
+),
+
 -- Aliases (§1): the first key whose value is not null wins, in the contract's order.
 fields as (
 
@@ -106,11 +149,11 @@ fields as (
         raw,
         doc_type,
         event_id_type,
-        {{ usage_billing.json_text('event_id_json') }} as event_id_text,
+        event_id_text,
         timestamp_type,
-        {{ usage_billing.json_text('timestamp_json') }} as timestamp_text,
-        properties_json as properties,
-        metadata_json as metadata,
+        timestamp_text,
+        properties,
+        metadata,
         {%- for field, keys in aliases.items() %}
         case
             {%- for key in keys %}
@@ -124,11 +167,11 @@ fields as (
         end as {{ field }}_type,
         {{ 'trim(' if field in ('units', 'status') }}case
             {%- for key in keys %}
-            when coalesce({{ key }}_type, 'NULL') <> 'NULL' then {{ usage_billing.json_text(key ~ '_json') }}
+            when coalesce({{ key }}_type, 'NULL') <> 'NULL' then {{ key }}_text
             {%- endfor %}
         end{{ ')' if field in ('units', 'status') }} as {{ field }}_text{{ ',' if not loop.last }}
         {%- endfor %}
-    from field_types
+    from field_values
 
 ),
 
