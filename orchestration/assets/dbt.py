@@ -102,6 +102,8 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
     except Exception as e:  # a failed build: the models it did build are still reported, then it fails
         failure = e
     finally:
+        # dbt's output can end before its process has exited and released the warehouse file's lock.
+        invocation.process.wait()
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
