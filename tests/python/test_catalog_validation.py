@@ -194,3 +194,35 @@ def test_sample_catalog_has_no_errors(tmp_path: Path) -> None:
         assert con.execute("select count(*) from intermediate.int_catalog_errors").fetchone() == (0,)
     finally:
         con.close()
+
+
+def test_plain_dbt_seed_refuses_an_absolute_catalog_path(tmp_path: Path) -> None:
+    """With an absolute seed path dbt would write each seed's compiled copy over the user's CSV (blanking
+    it); a plain `dbt seed` must stop before any seed runs and leave the files as they were."""
+    from orchestration.resources import dbt_executable
+
+    catalog = tmp_path / "catalog"
+    shutil.copytree(SEEDS, catalog)
+    before = {p.name: p.read_bytes() for p in catalog.iterdir()}
+    env = {
+        **os.environ,
+        "USAGE_BILLING_CATALOG": str(catalog),
+        "USAGE_BILLING_DUCKDB": str(tmp_path / "warehouse.duckdb"),
+    }
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            "seed",
+            "--profiles-dir",
+            str(REPO_ROOT),
+            "--target-path",
+            str(tmp_path / "target"),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert f"USAGE_BILLING_CATALOG={catalog} is an absolute path" in result.stdout
+    assert {p.name: p.read_bytes() for p in catalog.iterdir()} == before
