@@ -143,7 +143,9 @@ def simulate(db_path: Path, catalog_dir: Path, period: str, keep: Path | None = 
             str(scratch / "logs"),
             "--quiet",
         ]
-        _dbt(["seed", "--full-refresh", *common], env, REPO_ROOT)
+        # The draft is this run's own copy in scratch, which dbt may write its compiled seeds over.
+        scratch_catalog = ["--vars", "{catalog_is_a_scratch_copy: true}"]
+        _dbt(["seed", "--full-refresh", *scratch_catalog, *common], env, REPO_ROOT)
         _dbt(["run", "--select", "int_catalog_errors", "int_usage_daily+", *common], env, REPO_ROOT)
         cur_plans, cur_accounts, minor = _totals(db_path, period)
         sim_plans, sim_accounts, _ = _totals(copy, period)

@@ -65,6 +65,8 @@ def main(out: Path) -> int:
     args += ["--target-path", str(work / "target"), "--log-path", str(work / "logs")]
     # Models and seeds only: the data tests run in the DuckDB build of scripts/test.sh.
     args += ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    # The catalog is the test's own per-target copy (see test_spark_parity._start_build).
+    args += ["--vars", "{catalog_is_a_scratch_copy: true}"]
     result = dbtRunner().invoke(args)
     if not result.success:
         print(f"dbt build on {target} failed: {result.exception or ''}", file=sys.stderr)
