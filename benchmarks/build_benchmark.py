@@ -170,7 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         target = events_dir / f"zz_increment_{i}_{f.name}"
         f.rename(target)
         added.append(target)
+    started = time.time()
     rows.append(("incremental build, +1 % events in a new file", _measure(cli, env)))
+    slowest_incremental = _slowest_nodes(started)
     for f in added:  # leave the events as generated, so --reuse-events compares like with like
         f.unlink()
 
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     ratios += [
         f"- incremental (+1 %) beyond fixed start-up: {incr_s - fixed_s:.1f} s = "
-        f"{100 * (incr_s - fixed_s) / full_s:.1f} % of the full build (target ≤ 5 %)",
+        f"{100 * (incr_s - fixed_s) / (full_s - fixed_s):.1f} % of the full build beyond it (target ≤ 5 %)",
         f"- fixed start-up: {fixed_s:.1f} s (target < 10 s)",
     ]
     table += ratios
@@ -219,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
         table += [
             "",
             "Slowest dbt nodes of the full build (s): " + ", ".join(f"{n} {t:.1f}" for n, t in slowest),
+        ]
+    if slowest_incremental:
+        table += [
+            "",
+            "Slowest dbt nodes of the incremental build (s): "
+            + ", ".join(f"{n} {t:.1f}" for n, t in slowest_incremental),
         ]
     text = "\n".join(table)
     print(text)
