@@ -217,17 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         f"- fixed start-up: {fixed_s:.1f} s (target < 10 s)",
     ]
     table += ratios
-    if slowest:
-        table += [
-            "",
-            "Slowest dbt nodes of the full build (s): " + ", ".join(f"{n} {t:.1f}" for n, t in slowest),
-        ]
-    if slowest_incremental:
-        table += [
-            "",
-            "Slowest dbt nodes of the incremental build (s): "
-            + ", ".join(f"{n} {t:.1f}" for n, t in slowest_incremental),
-        ]
+    for build, nodes in (("full", slowest), ("incremental", slowest_incremental)):
+        if nodes:
+            table += [
+                "",
+                f"Slowest dbt nodes of the {build} build (s): " + ", ".join(f"{n} {t:.1f}" for n, t in nodes),
+            ]
     text = "\n".join(table)
     print(text)
     out = REPO_ROOT / "benchmarks" / f"results-{args.events}-{args.format}.md"
