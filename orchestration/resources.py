@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from functools import cached_property
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DbtCliResource
+from packaging.version import Version
 
 from orchestration.project import dbt_project, on_duckdb
 
@@ -33,6 +36,15 @@ class UsageBillingDbtCliResource(DbtCliResource):
         if on_duckdb():
             return None
         return super()._initialize_dbt_core_adapter(args)
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        """dagster-dbt runs `dbt --version` before every dbt command to learn which dbt it drives: a
+        second dbt start (about 2.4 s) that also asks PyPI for the latest release. The dbt beside this
+        Python is the dbt-core package installed here, so its version is read from the package instead."""
+        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+            return Version(installed_version("dbt-core"))
+        return super()._cli_version
 
 
 def dbt_resource() -> DbtCliResource:

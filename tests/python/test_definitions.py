@@ -188,3 +188,32 @@ def test_schedules_are_configurable(monkeypatch) -> None:
     finally:
         monkeypatch.undo()
         importlib.reload(orchestration.schedules)
+
+
+def test_dbt_version_is_read_from_the_installed_package(monkeypatch, tmp_path) -> None:
+    """dagster-dbt would run `dbt --version` (a second dbt start) before every command; the project's own
+    dbt is the installed dbt-core, so no process may be started for it. Another executable still is asked."""
+    from importlib.metadata import version
+
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    from orchestration.resources import UsageBillingDbtCliResource, dbt_resource
+
+    asked: list[list[str]] = []
+
+    def fake_check_output(cmd, *args, **kwargs):
+        asked.append(list(cmd))
+        return b"Core:\n  - installed: 9.8.7\n"
+
+    monkeypatch.setattr(dagster_dbt_resource, "check_output", fake_check_output)
+
+    ours = dbt_resource()
+    assert str(ours._cli_version) == version("dbt-core")
+    assert asked == []
+
+    elsewhere = tmp_path / "dbt"  # e.g. a dbt Fusion binary: only `dbt --version` tells which it is
+    elsewhere.write_text("#!/bin/sh\n")
+    elsewhere.chmod(0o755)
+    other = UsageBillingDbtCliResource(project_dir=ours.project_dir, dbt_executable=str(elsewhere))
+    assert str(other._cli_version) == "9.8.7"
+    assert asked == [[str(elsewhere), "--version"]]
