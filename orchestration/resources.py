@@ -16,16 +16,22 @@ from packaging.version import Version
 from orchestration.project import dbt_project, on_duckdb
 
 
+def _dbt_beside_python() -> Path:
+    """Where the dbt of the dbt-core package installed with this Python (the project's virtualenv) is."""
+    return Path(sys.executable).parent / "dbt"
+
+
 def dbt_executable() -> str:
     """The dbt installed beside this Python (the project's virtualenv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
+    beside = _dbt_beside_python()
     if beside.exists():
         return str(beside)
     return shutil.which("dbt") or "dbt"
 
 
 class UsageBillingDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource, without the in-process dbt adapter on DuckDB.
+    """dagster-dbt's dbt CLI resource, without the in-process dbt adapter on DuckDB and without a
+    `dbt --version` run before each command (`_cli_version`).
 
     dagster-dbt loads the project and a dbt adapter in the Dagster process before every dbt command
     (about 4 s, before dbt itself starts) for `fetch_row_counts()` and column metadata. On DuckDB the
@@ -42,7 +48,7 @@ class UsageBillingDbtCliResource(DbtCliResource):
         """dagster-dbt runs `dbt --version` before every dbt command to learn which dbt it drives: a
         second dbt start (about 2.4 s) that also asks PyPI for the latest release. The dbt beside this
         Python is the dbt-core package installed here, so its version is read from the package instead."""
-        if Path(self.dbt_executable) == Path(sys.executable).parent / "dbt":
+        if Path(self.dbt_executable) == _dbt_beside_python():
             return Version(installed_version("dbt-core"))
         return super()._cli_version
 
