@@ -14,6 +14,12 @@ kept_events as (
 
 ),
 
+conflicting_lines as (
+
+    select * from {{ ref('event_conflicts') }}
+
+),
+
 -- Each file's lines: read, valid, quarantined (one pass over staging, no join).
 lines_per_file as (
 
@@ -38,19 +44,16 @@ kept_per_file as (
 
 ),
 
--- Conflicting duplicates: only events that have duplicates are joined back to their lines.
+-- Conflicting duplicates: the lines event_conflicts lists (a valid copy whose content differs from
+-- the kept one). Counted from that table instead of joining staging to the kept events again here: each
+-- input is then read once, in one stream, instead of being buffered for two consumers.
 conflicts_per_file as (
 
     select
-        staged_lines.source_file,
+        source_file,
         count(*) as rows_conflict
-    from staged_lines
-    inner join kept_events
-        on staged_lines.event_id = kept_events.event_id
-        and kept_events.duplicate_count > 0
-    where staged_lines.is_valid
-        and staged_lines.content_hash <> kept_events.content_hash
-    group by staged_lines.source_file
+    from conflicting_lines
+    group by source_file
 
 ),
 
