@@ -14,8 +14,10 @@ staged_events as (
 
 kept_events as (
 
+    -- Every kept event that has other copies, not only those the dedupe counted conflicts for: the
+    -- listing is then derived apart from conflict_count, and assert_event_conflicts_match_dedupe compares them.
     select * from {{ ref('int_usage_events_deduplicated') }}
-    where conflict_count > 0
+    where duplicate_count > 0
 
 ),
 

@@ -1,8 +1,9 @@
 {{ config(meta={'dagster': {'ref': {'name': 'event_conflicts'}}}) }}
 -- E2: event_conflicts lists, for each kept event, exactly as many lines as the dedupe counted as its
 -- conflicting copies (conflict_count), and no line of an event the dedupe found no conflict for.
--- The two are derived apart: the dedupe compares each id's copies among themselves, event_conflicts joins
--- staged lines back to the kept copy (and event_reconciliation.rows_conflict counts event_conflicts).
+-- The two are derived apart: the dedupe compares each id's copies among themselves, event_conflicts joins the
+-- staged lines of every event that has duplicates back to its kept copy (and event_reconciliation counts
+-- its rows_conflict from event_conflicts).
 with
 
 listed as (
