@@ -226,11 +226,15 @@ def main(argv: list[str] | None = None) -> int:
         f"- fixed start-up: {fixed_s:.1f} s (target < 10 s)",
     ]
     table += ratios
-    for build, run in (("full", dbt_full), ("rebuild", dbt_rebuild), ("incremental", dbt_incremental)):
+    for build, run in (
+        ("full build", dbt_full),
+        ("rebuild", dbt_rebuild),
+        ("incremental build", dbt_incremental),
+    ):
         if run:
             table += [
                 "",
-                f"dbt in the {build} build: {run['elapsed_s']:.1f} s elapsed, its {run['nodes']} nodes' own times "
+                f"dbt in the {build}: {run['elapsed_s']:.1f} s elapsed, its {run['nodes']} nodes' own times "
                 f"add up to {run['node_sum_s']:.1f} s; slowest (s): "
                 + ", ".join(f"{n} {t:.1f}" for n, t in run["slowest"]),
             ]
