@@ -4,7 +4,8 @@ Steps, in one run:
   1. generate N events with the project's generator (NDJSON, gzip NDJSON or Parquet);
   2. the column-scan floor and the hand-written single DuckDB query (benchmarks/queries.py);
   3. fixed start-up: `usage-billing build` over an empty events folder into a fresh warehouse
-     (Dagster, dbt parse and every dbt node on no rows: what a build costs whatever the volume);
+     (Dagster, dbt parse and every dbt node on no rows: what a build costs whatever the volume),
+     the median of three runs;
   4. the full build (`usage-billing build`, through Dagster, as users run it);
   5. a rebuild with no new file, and an incremental build after adding 1 % new events in a new file.
 Each step's wall time and the peak RSS of its largest process are measured apart
@@ -109,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             write_catalog=catalog_dir,
         )
         gen_s = time.monotonic() - t0
+    # Freshly written event files are still being flushed to disk; finish that before timing anything.
+    os.sync()
     for stale in work.glob("*.duckdb*"):
         stale.unlink()
     shutil.rmtree(work / "dagster_home", ignore_errors=True)
@@ -146,9 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         base_env, USAGE_BILLING_EVENTS=str(empty_dir) + "/*", USAGE_BILLING_DUCKDB=str(work / "fixed.duckdb")
     )
     _measure(cli, fixed_env)  # the first run also parses the project for this environment
-    for stale in work.glob("fixed.duckdb*"):
-        stale.unlink()
-    rows.append(("fixed start-up (Dagster + dbt, no events)", _measure(cli, fixed_env)))
+    # Every figure "beyond fixed start-up" subtracts this one, so it is the median of three runs.
+    fixed_runs = []
+    for _ in range(3):
+        for stale in work.glob("fixed.duckdb*"):
+            stale.unlink()
+        fixed_runs.append(_measure(cli, fixed_env))
+    fixed_walls = sorted(m["wall_s"] for m in fixed_runs)
+    fixed = dict(
+        sorted(fixed_runs, key=lambda m: m["wall_s"])[1],
+        peak_rss_mb=max(m["peak_rss_mb"] for m in fixed_runs),
+    )
+    rows.append(("fixed start-up (Dagster + dbt, no events)", fixed))
 
     env = dict(base_env, USAGE_BILLING_EVENTS=glob, USAGE_BILLING_DUCKDB=str(work / "warehouse.duckdb"))
     # The manifest depends on these paths: parse once for them first, as for the fixed start-up.
@@ -179,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         target = events_dir / f"zz_increment_{i}_{f.name}"
         f.rename(target)
         added.append(target)
+    os.sync()
     started = time.time()
     rows.append(("incremental build, +1 % events in a new file", _measure(cli, env)))
     dbt_incremental = _dbt_run(started)
@@ -223,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     ratios += [
         f"- incremental (+1 %) beyond fixed start-up: {incr_s - fixed_s:.1f} s = "
         f"{100 * (incr_s - fixed_s) / (full_s - fixed_s):.1f} % of the full build beyond it (target ≤ 5 %)",
-        f"- fixed start-up: {fixed_s:.1f} s (target < 10 s)",
+        f"- fixed start-up: {fixed_s:.1f} s (target < 10 s; median of "
+        + ", ".join(f"{w:.1f}" for w in fixed_walls)
+        + " s)",
     ]
     table += ratios
     for build, run in (
