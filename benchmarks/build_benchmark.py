@@ -155,11 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         for stale in work.glob("fixed.duckdb*"):
             stale.unlink()
         fixed_runs.append(_measure(cli, fixed_env))
-    fixed_walls = sorted(m["wall_s"] for m in fixed_runs)
-    fixed = dict(
-        sorted(fixed_runs, key=lambda m: m["wall_s"])[1],
-        peak_rss_mb=max(m["peak_rss_mb"] for m in fixed_runs),
-    )
+    fixed_runs.sort(key=lambda m: m["wall_s"])
+    fixed_walls = [m["wall_s"] for m in fixed_runs]
+    fixed = dict(fixed_runs[1], peak_rss_mb=max(m["peak_rss_mb"] for m in fixed_runs))
     rows.append(("fixed start-up (Dagster + dbt, no events)", fixed))
 
     env = dict(base_env, USAGE_BILLING_EVENTS=glob, USAGE_BILLING_DUCKDB=str(work / "warehouse.duckdb"))

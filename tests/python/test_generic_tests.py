@@ -53,11 +53,9 @@ def _build(project: Path) -> tuple[int, dict]:
         text=True,
     )
     results = json.loads((project / "target" / "run_results.json").read_text())
-    tests = {
-        r["unique_id"].split(".")[2]: r for r in results["results"] if r["unique_id"].startswith("test.")
-    }
+    tests = [r for r in results["results"] if r["unique_id"].startswith("test.")]
     assert len(tests) == 1, done.stdout[-3000:]
-    return done.returncode, next(iter(tests.values()))
+    return done.returncode, tests[0]
 
 
 def test_unique_combination_reports_each_repeated_combination(tmp_path):
