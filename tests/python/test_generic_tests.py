@@ -1,7 +1,8 @@
 """The project's generic data tests fail when they must: `unique_combination` (a hash pass, then an exact
 pass on the rows whose hash repeats) reports every repeated combination, nulls comparing equal, and passes
-on distinct rows. Run through dbt itself, in a throw-away project that uses the repository's macros and
-generic tests over a small seed."""
+on distinct rows; dbt's `unique`, which the project runs the same way on DuckDB (`macros/unique_test.sql`),
+reports every repeated value and ignores nulls. Run through dbt itself, in a throw-away project that uses the
+repository's macros and generic tests over a small seed."""
 
 from __future__ import annotations
 
@@ -17,8 +18,18 @@ from conftest import REPO_ROOT
 ROWS = ["a,1", "a,1", "a,1", "a,2", "b,", "b,", "c,1", ",1"]
 DISTINCT_ROWS = ["a,1", "a,2", "b,", "c,1", ",1"]
 
+UNIQUE_COMBINATION = (
+    "      - unique_combination:\n          arguments:\n            columns: [k1, k2]\n"
+    "          config:\n            store_failures: true\n            schema: failures\n"
+)
+# dbt's `unique` on k2: 1 four times in ROWS, 2 once, null twice (nulls are not values).
+UNIQUE_K2 = (
+    "    columns:\n      - name: k2\n        data_tests:\n          - unique:\n"
+    "              config:\n                store_failures: true\n                schema: failures\n"
+)
 
-def _project(tmp_path: Path, rows: list[str]) -> Path:
+
+def _project(tmp_path: Path, rows: list[str], data_tests: str = UNIQUE_COMBINATION) -> Path:
     project = tmp_path / "project"
     (project / "seeds").mkdir(parents=True)
     (project / "tests").mkdir()
@@ -31,11 +42,8 @@ def _project(tmp_path: Path, rows: list[str]) -> Path:
         "seeds:\n  usage_billing:\n    +column_types: {k1: varchar, k2: integer}\n"
     )
     (project / "seeds" / "pairs.csv").write_text("k1,k2\n" + "\n".join(rows) + "\n")
-    (project / "seeds" / "_seeds.yml").write_text(
-        "version: 2\nseeds:\n  - name: pairs\n    data_tests:\n"
-        "      - unique_combination:\n          arguments:\n            columns: [k1, k2]\n"
-        "          config:\n            store_failures: true\n            schema: failures\n"
-    )
+    model_tests = "    data_tests:\n" + data_tests if data_tests.startswith("      -") else data_tests
+    (project / "seeds" / "_seeds.yml").write_text("version: 2\nseeds:\n  - name: pairs\n" + model_tests)
     (project / "profiles.yml").write_text(
         "generic_tests:\n  target: dev\n  outputs:\n    dev:\n      type: duckdb\n"
         f"      path: {json.dumps(str(tmp_path / 'warehouse.duckdb'))}\n      threads: 1\n"
@@ -64,6 +72,10 @@ def test_unique_combination_reports_each_repeated_combination(tmp_path):
     assert code != 0
     assert result["status"] == "fail"
     assert result["failures"] == 2  # (a, 1) and (b, null); the three single rows are not reported
+    assert _stored_failures(tmp_path, "k1, k2, row_count", "k1") == [("a", 1, 3), ("b", None, 2)]
+
+
+def _stored_failures(tmp_path: Path, columns: str, order_by: str) -> list[tuple]:
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     try:
         table = con.execute(
@@ -71,14 +83,35 @@ def test_unique_combination_reports_each_repeated_combination(tmp_path):
         ).fetchall()
         assert len(table) == 1
         schema, name = table[0]
-        rows = con.execute(f'select k1, k2, row_count from "{schema}"."{name}" order by k1').fetchall()
+        return con.execute(f'select {columns} from "{schema}"."{name}" order by {order_by}').fetchall()
     finally:
         con.close()
-    assert rows == [("a", 1, 3), ("b", None, 2)]
 
 
 def test_unique_combination_passes_distinct_rows(tmp_path):
     project = _project(tmp_path, DISTINCT_ROWS)
+    code, result = _build(project)
+    assert code == 0
+    assert result["status"] == "pass"
+    assert result["failures"] == 0
+
+
+def test_unique_reports_each_repeated_value_and_ignores_nulls(tmp_path):
+    project = _project(tmp_path, ROWS + ["d,2"], UNIQUE_K2)
+    code, result = _build(project)
+    # It is the project's two-pass version that ran, not dbt's own.
+    compiled = list((project / "target" / "compiled").rglob("unique_pairs_k2.sql"))
+    assert len(compiled) == 1 and "repeated_hashes" in compiled[0].read_text()
+    assert code != 0
+    assert result["status"] == "fail"
+    # k2 = 1 in (a,1) x3, (c,1) and (,1): 5 rows; k2 = 2 in (a,2) and (d,2): 2 rows; two nulls ignored.
+    assert result["failures"] == 2
+    assert _stored_failures(tmp_path, "unique_field, n_records", "unique_field") == [(1, 5), (2, 2)]
+
+
+def test_unique_passes_distinct_values_with_repeated_nulls(tmp_path):
+    # k2: 1, 2, null, null: the two nulls are not a repeat.
+    project = _project(tmp_path, ["a,1", "b,2", "c,", "d,"], UNIQUE_K2)
     code, result = _build(project)
     assert code == 0
     assert result["status"] == "pass"
