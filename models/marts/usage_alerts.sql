@@ -46,12 +46,6 @@ priced_lines as (
 
 ),
 
-committed_lines as (
-
-    select * from {{ ref('int_invoice_lines_committed') }}
-
-),
-
 plans as (
 
     select * from {{ ref('plans') }}
@@ -70,53 +64,21 @@ credit_balances as (
 
 ),
 
+prices_accumulated as (
+
+    select * from {{ ref('int_usage_prices_accumulated') }}
+
+),
+
+thresholds_reached as (
+
+    select * from {{ ref('int_usage_thresholds_reached') }}
+
+),
+
 thresholds as (
 
-    select 50 as threshold_pct
-    union all
-    select 80
-    union all
-    select 100
-
-),
-
--- What each price watches: its free first tier and its hard limit.
-watched_limits as (
-
-    select
-        price_quantities.*,
-        'included_allowance' as alert_type,
-        price_tiers.up_to as limit_value
-    from price_quantities
-    inner join price_tiers
-        on price_quantities.price_id = price_tiers.price_id
-        and price_tiers.tier = 1
-    where price_quantities.billing_scheme = 'tiered'
-        and price_tiers.up_to > 0
-        and price_tiers.unit_amount = 0
-        and coalesce(price_tiers.flat_amount, 0) = 0
-
-    union all
-
-    select
-        price_quantities.*,
-        'hard_limit' as alert_type,
-        price_quantities.hard_limit as limit_value
-    from price_quantities
-    where price_quantities.hard_limit > 0
-
-),
-
-reached_quantities as (
-
-    select
-        watched_limits.*,
-        thresholds.threshold_pct,
-        cast(watched_limits.limit_value * thresholds.threshold_pct / 100 as {{ usage_billing.type_quantity() }})
-            as threshold_value
-    from watched_limits
-    cross join thresholds
-    where watched_limits.used_quantity >= watched_limits.limit_value * thresholds.threshold_pct / 100
+    {{ usage_billing.alert_thresholds() }}
 
 ),
 
@@ -132,138 +94,25 @@ first_seen_values as (
 
 ),
 
-daily_increments as (
-
-    select
-        matched_usage.account_id,
-        matched_usage.period_start,
-        matched_usage.plan_valid_from,
-        matched_usage.price_id,
-        matched_usage.usage_date,
-        max(meters.aggregation) as aggregation,
-        sum(matched_usage.units_sum) as day_sum,
-        sum(matched_usage.event_count) as day_count,
-        max(matched_usage.units_max) as day_max
-    from matched_usage
-    inner join meters
-        on matched_usage.meter = meters.meter
-    group by
-        matched_usage.account_id, matched_usage.period_start, matched_usage.plan_valid_from,
-        matched_usage.price_id, matched_usage.usage_date
-
-),
-
-daily_new_values as (
-
-    select account_id, period_start, plan_valid_from, price_id, first_date as usage_date, count(*) as day_new
-    from first_seen_values
-    group by account_id, period_start, plan_valid_from, price_id, first_date
-
-),
-
--- P3 quantity of each price in its segment at the end of each day.
-daily_cumulative as (
-
-    select
-        daily_increments.*,
-        case daily_increments.aggregation
-            when 'count' then cast(sum(daily_increments.day_count) over day_window as {{ usage_billing.type_quantity() }})
-            when 'max' then max(daily_increments.day_max) over day_window
-            when 'unique_count'
-                then cast(sum(coalesce(daily_new_values.day_new, 0)) over day_window as {{ usage_billing.type_quantity() }})
-            else sum(daily_increments.day_sum) over day_window
-        end as cumulative_quantity
-    from daily_increments
-    left join daily_new_values
-        on daily_increments.account_id = daily_new_values.account_id
-        and daily_increments.period_start = daily_new_values.period_start
-        and daily_increments.plan_valid_from = daily_new_values.plan_valid_from
-        and daily_increments.price_id = daily_new_values.price_id
-        and daily_increments.usage_date = daily_new_values.usage_date
-    window day_window as (
-        partition by daily_increments.account_id, daily_increments.period_start,
-            daily_increments.plan_valid_from, daily_increments.price_id
-        order by daily_increments.usage_date
-        rows between unbounded preceding and current row
-    )
-
-),
-
-daily_with_previous as (
-
-    select
-        daily_cumulative.*,
-        coalesce(lag(cumulative_quantity) over (
-            partition by account_id, period_start, plan_valid_from, price_id order by usage_date
-        ), 0) as previous_quantity
-    from daily_cumulative
-
-),
-
-crossing_days as (
-
-    select
-        reached_quantities.invoice_id,
-        reached_quantities.account_id,
-        reached_quantities.period_start,
-        reached_quantities.period_end,
-        reached_quantities.plan_valid_from,
-        reached_quantities.price_id,
-        reached_quantities.meter,
-        reached_quantities.currency,
-        reached_quantities.alert_type,
-        reached_quantities.threshold_pct,
-        reached_quantities.limit_value,
-        reached_quantities.threshold_value,
-        reached_quantities.used_quantity,
-        reached_quantities.excess_quantity,
-        min(daily_with_previous.usage_date) as crossing_date
-    from reached_quantities
-    inner join daily_with_previous
-        on reached_quantities.account_id = daily_with_previous.account_id
-        and reached_quantities.period_start = daily_with_previous.period_start
-        and reached_quantities.plan_valid_from = daily_with_previous.plan_valid_from
-        and reached_quantities.price_id = daily_with_previous.price_id
-        and daily_with_previous.cumulative_quantity >= reached_quantities.threshold_value
-    {{ usage_billing.group_by(14) }}
-
-),
-
-crossing_day_starts as (
-
-    select
-        crossing_days.*,
-        daily_with_previous.previous_quantity,
-        daily_with_previous.aggregation
-    from crossing_days
-    inner join daily_with_previous
-        on crossing_days.account_id = daily_with_previous.account_id
-        and crossing_days.period_start = daily_with_previous.period_start
-        and crossing_days.plan_valid_from = daily_with_previous.plan_valid_from
-        and crossing_days.price_id = daily_with_previous.price_id
-        and crossing_days.crossing_date = daily_with_previous.usage_date
-
-),
-
 -- The daily usage rows (meter, endpoint, status) that feed each crossing day's price.
 crossing_usage_keys as (
 
     select distinct
-        crossing_day_starts.account_id,
-        crossing_day_starts.period_start,
-        crossing_day_starts.plan_valid_from,
-        crossing_day_starts.price_id,
-        crossing_day_starts.crossing_date,
+        thresholds_reached.account_id,
+        thresholds_reached.period_start,
+        thresholds_reached.plan_valid_from,
+        thresholds_reached.price_id,
+        thresholds_reached.crossing_date,
         matched_usage.meter,
         matched_usage.endpoint,
         matched_usage.status_code
-    from crossing_day_starts
+    from thresholds_reached
     inner join matched_usage
-        on crossing_day_starts.account_id = matched_usage.account_id
-        and crossing_day_starts.period_start = matched_usage.period_start
-        and crossing_day_starts.plan_valid_from = matched_usage.plan_valid_from
-        and crossing_day_starts.price_id = matched_usage.price_id
-        and crossing_day_starts.crossing_date = matched_usage.usage_date
+        on thresholds_reached.account_id = matched_usage.account_id
+        and thresholds_reached.period_start = matched_usage.period_start
+        and thresholds_reached.plan_valid_from = matched_usage.plan_valid_from
+        and thresholds_reached.price_id = matched_usage.price_id
+        and thresholds_reached.crossing_date = matched_usage.usage_date
 
 ),
 
@@ -339,34 +188,34 @@ crossing_day_running_totals as (
 quantity_alerts as (
 
     select
-        crossing_day_starts.account_id,
-        crossing_day_starts.period_start,
-        crossing_day_starts.period_end,
-        crossing_day_starts.alert_type,
-        crossing_day_starts.threshold_pct,
-        crossing_day_starts.price_id,
+        thresholds_reached.account_id,
+        thresholds_reached.period_start,
+        thresholds_reached.period_end,
+        thresholds_reached.alert_type,
+        thresholds_reached.threshold_pct,
+        thresholds_reached.price_id,
         cast(null as {{ dbt.type_string() }}) as grant_id,
-        crossing_day_starts.currency,
-        crossing_day_starts.limit_value,
-        crossing_day_starts.used_quantity as current_value,
+        thresholds_reached.currency,
+        thresholds_reached.limit_value,
+        thresholds_reached.used_quantity as current_value,
         min(crossing_day_running_totals.event_at) as crossed_at,
-        case when crossing_day_starts.threshold_pct = 100 then crossing_day_starts.excess_quantity end
+        case when thresholds_reached.threshold_pct = 100 then thresholds_reached.excess_quantity end
             as excess_quantity
-    from crossing_day_starts
+    from thresholds_reached
     inner join crossing_day_running_totals
-        on crossing_day_starts.account_id = crossing_day_running_totals.account_id
-        and crossing_day_starts.period_start = crossing_day_running_totals.period_start
-        and crossing_day_starts.plan_valid_from = crossing_day_running_totals.plan_valid_from
-        and crossing_day_starts.price_id = crossing_day_running_totals.price_id
-        and crossing_day_starts.crossing_date = crossing_day_running_totals.crossing_date
-        and case crossing_day_starts.aggregation
-            when 'count' then crossing_day_starts.previous_quantity + crossing_day_running_totals.running_count
-            when 'max' then case when crossing_day_running_totals.running_max > crossing_day_starts.previous_quantity
-                then crossing_day_running_totals.running_max else crossing_day_starts.previous_quantity end
-            when 'unique_count' then crossing_day_starts.previous_quantity + crossing_day_running_totals.running_new
-            else crossing_day_starts.previous_quantity + crossing_day_running_totals.running_sum
-        end >= crossing_day_starts.threshold_value
-    {{ usage_billing.group_by(10) }}, crossing_day_starts.excess_quantity
+        on thresholds_reached.account_id = crossing_day_running_totals.account_id
+        and thresholds_reached.period_start = crossing_day_running_totals.period_start
+        and thresholds_reached.plan_valid_from = crossing_day_running_totals.plan_valid_from
+        and thresholds_reached.price_id = crossing_day_running_totals.price_id
+        and thresholds_reached.crossing_date = crossing_day_running_totals.crossing_date
+        and case thresholds_reached.aggregation
+            when 'count' then thresholds_reached.previous_quantity + crossing_day_running_totals.running_count
+            when 'max' then case when crossing_day_running_totals.running_max > thresholds_reached.previous_quantity
+                then crossing_day_running_totals.running_max else thresholds_reached.previous_quantity end
+            when 'unique_count' then thresholds_reached.previous_quantity + crossing_day_running_totals.running_new
+            else thresholds_reached.previous_quantity + crossing_day_running_totals.running_sum
+        end >= thresholds_reached.threshold_value
+    {{ usage_billing.group_by(10) }}, thresholds_reached.excess_quantity
 
 ),
 
@@ -401,11 +250,11 @@ invoice_days as (
 
     select distinct
         capped_invoices.invoice_id,
-        daily_cumulative.usage_date
+        prices_accumulated.usage_date
     from capped_invoices
-    inner join daily_cumulative
-        on capped_invoices.account_id = daily_cumulative.account_id
-        and capped_invoices.period_start = daily_cumulative.period_start
+    inner join prices_accumulated
+        on capped_invoices.account_id = prices_accumulated.account_id
+        and capped_invoices.period_start = prices_accumulated.period_start
 
 ),
 
@@ -422,16 +271,16 @@ price_days as (
         price_quantities.package_size,
         price_quantities.package_rounding,
         price_quantities.hard_limit,
-        coalesce(max(daily_cumulative.cumulative_quantity), 0) as used_so_far
+        coalesce(max(prices_accumulated.cumulative_quantity), 0) as used_so_far
     from invoice_days
     inner join price_quantities
         on invoice_days.invoice_id = price_quantities.invoice_id
-    left join daily_cumulative
-        on price_quantities.account_id = daily_cumulative.account_id
-        and price_quantities.period_start = daily_cumulative.period_start
-        and price_quantities.plan_valid_from = daily_cumulative.plan_valid_from
-        and price_quantities.price_id = daily_cumulative.price_id
-        and daily_cumulative.usage_date <= invoice_days.usage_date
+    left join prices_accumulated
+        on price_quantities.account_id = prices_accumulated.account_id
+        and price_quantities.period_start = prices_accumulated.period_start
+        and price_quantities.plan_valid_from = prices_accumulated.plan_valid_from
+        and price_quantities.price_id = prices_accumulated.price_id
+        and prices_accumulated.usage_date <= invoice_days.usage_date
     {{ usage_billing.group_by(10) }}
 
 ),
