@@ -20,11 +20,22 @@ staged_events as (
 
 ),
 
+-- The same rows' ids and load times, read on their own. DuckDB buffers a CTE that several steps read, with
+-- every column of every staged row: reading the ids from staged_events made an incremental run's dedupe
+-- take 1.5-4.8 s and 2.6 GB instead of 0.6 s and 0.6 GB (10M staged rows, +100k), and a full build's
+-- 5.3-5.7 s instead of 4.6-4.8 s.
+staged_event_ids as (
+
+    select event_id, loaded_at from {{ ref('stg_raw_events__usage_events') }}
+    where is_valid
+
+),
+
 {% if is_incremental() %}
 touched_event_ids as (
 
     select distinct event_id
-    from staged_events
+    from staged_event_ids
     where loaded_at > (select coalesce(max(last_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
 
 ),
@@ -37,10 +48,22 @@ candidate_copies as (
         on staged_events.event_id = touched_event_ids.event_id
 
 ),
+
+candidate_ids as (
+
+    select event_id from candidate_copies
+
+),
 {% else %}
 candidate_copies as (
 
     select * from staged_events
+
+),
+
+candidate_ids as (
+
+    select event_id from staged_event_ids
 
 ),
 {% endif %}
@@ -51,7 +74,7 @@ candidate_copies as (
 ids_with_copies as (
 
     select {{ usage_billing.id_hash('event_id') }} as id_hash
-    from candidate_copies
+    from candidate_ids
     group by {{ usage_billing.id_hash('event_id') }}
     having count(*) > 1
 
