@@ -20,12 +20,7 @@ meters as (
 -- The day each distinct value of a unique_count meter is first seen in the segment.
 first_seen_values as (
 
-    select
-        account_id, period_start, plan_valid_from, price_id, unique_value,
-        min(usage_date) as first_date
-    from matched_usage
-    where unique_value is not null
-    group by account_id, period_start, plan_valid_from, price_id, unique_value
+    select * from {{ ref('int_usage_values_first_seen') }}
 
 ),
 

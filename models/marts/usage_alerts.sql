@@ -85,12 +85,7 @@ thresholds as (
 -- The day each distinct value of a unique_count meter is first seen in the segment.
 first_seen_values as (
 
-    select
-        account_id, period_start, plan_valid_from, price_id, unique_value,
-        min(usage_date) as first_date
-    from matched_usage
-    where unique_value is not null
-    group by account_id, period_start, plan_valid_from, price_id, unique_value
+    select * from {{ ref('int_usage_values_first_seen') }}
 
 ),
 
@@ -215,7 +210,11 @@ quantity_alerts as (
             when 'unique_count' then thresholds_reached.previous_quantity + crossing_day_running_totals.running_new
             else thresholds_reached.previous_quantity + crossing_day_running_totals.running_sum
         end >= thresholds_reached.threshold_value
-    {{ usage_billing.group_by(10) }}, thresholds_reached.excess_quantity
+    group by
+        thresholds_reached.account_id, thresholds_reached.period_start, thresholds_reached.period_end,
+        thresholds_reached.alert_type, thresholds_reached.threshold_pct, thresholds_reached.price_id,
+        thresholds_reached.currency, thresholds_reached.limit_value, thresholds_reached.used_quantity,
+        thresholds_reached.excess_quantity
 
 ),
 
