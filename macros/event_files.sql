@@ -12,57 +12,146 @@
     {%- else -%}{%- endif -%}
 {%- endmacro %}
 
-{#- All event files the glob matches, in the order the glob returns them. -#}
+{#- Every file the events location matches, event files and others (orchestration/events/intake.py
+    says which is which), in path order. Names are taken literally: `star*.ndjson` is one file. -#}
 {% macro list_event_files(glob) %}
     {{ return(adapter.dispatch('list_event_files', 'usage_billing')(glob)) }}
 {% endmacro %}
 
 {% macro duckdb__list_event_files(glob) %}
     {% if not execute %}{{ return([]) }}{% endif %}
-    {% set result = run_query("select file from glob(" ~ usage_billing.sql_string(glob) ~ ") order by file") %}
+    {% set result = run_query("select unnest(usage_billing_list_files(" ~ usage_billing.sql_string(glob) ~ ")) as file order by file") %}
+    {{ return(result.columns[0].values() | list) }}
+{% endmacro %}
+
+{#- A location the build cannot read is an error, and so is one that has never matched a file: a
+    mistyped folder must not bill nobody and exit 0. Once files have been loaded, "no new file" is a
+    normal run. -#}
+{% macro check_events_location(glob, files, has_history) %}
+    {%- set scheme = modules.re.match('^([A-Za-z][A-Za-z0-9+.-]*)://', glob) -%}
+    {%- if scheme and scheme.group(1) | lower != 'file' -%}
+        {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ glob ~ ': the ' ~ scheme.group(1)
+            ~ ':// scheme is not supported; give a local path or glob') }}
+    {%- endif -%}
+    {%- if files | length == 0 and not has_history -%}
+        {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ glob ~ ' matches no file, and no event '
+            ~ 'file was ever loaded: check the path (a folder needs a glob such as /data/events/**/*)') }}
+    {%- endif -%}
+{% endmacro %}
+
+{#- The same run's time as a timestamp literal: loaded_at and checked_at of one run are equal. -#}
+{% macro run_started_timestamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- Checks of the candidate files ([path, known_size, known_checksum] each; the known values are an
+    earlier rejection's, else none), with the columns of stg_raw_events__event_files except checked_at.
+    DuckDB: orchestration/events/intake.py through the functions of orchestration/events/duckdb_plugin.py.
+    Other engines read every event file as it is and report the rest as unsupported. -#}
+{% macro inspect_event_files(candidates) %}
+    {{ return(adapter.dispatch('inspect_event_files', 'usage_billing')(candidates)) }}
+{% endmacro %}
+
+{% macro default__inspect_event_files(candidates) %}
+    select
+        cast(null as {{ dbt.type_string() }}) as source_file,
+        cast(null as {{ dbt.type_string() }}) as status,
+        cast(null as {{ dbt.type_string() }}) as reason,
+        cast(null as {{ dbt.type_string() }}) as detail,
+        cast(null as {{ dbt.type_bigint() }}) as size_bytes,
+        cast(null as {{ dbt.type_string() }}) as checksum,
+        cast(null as {{ dbt.type_string() }}) as sidecar
+    where 1 = 0
+    {%- for c in candidates %}
+    union all
+    select
+        {{ usage_billing.sql_string(c[0]) }},
+        {%- if usage_billing.event_file_format(c[0]) | trim != '' %}
+        'ok', cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }}),
+        {%- else %}
+        'unsupported', 'unsupported_file_type', 'not .ndjson, .jsonl (optionally .gz) or .parquet',
+        {%- endif %}
+        cast(null as {{ dbt.type_bigint() }}), cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }})
+    {%- endfor %}
+{% endmacro %}
+
+{% macro duckdb__inspect_event_files(candidates) %}
+    {%- if candidates | length == 0 %}
+    {{ usage_billing.default__inspect_event_files([]) }}
+    {%- else %}
+    select
+        inspection.source_file,
+        inspection.status,
+        inspection.reason,
+        inspection.detail,
+        inspection.size_bytes,
+        inspection.checksum,
+        inspection.sidecar
+    from (
+        select usage_billing_inspect_file(source_file, known_size, known_checksum) as inspection
+        from (values
+            {%- for c in candidates %}
+            ({{ usage_billing.sql_string(c[0]) }}, cast({{ c[1] if c[1] is not none else 'null' }} as bigint),
+                {{ usage_billing.sql_string(c[2]) if c[2] is not none else 'cast(null as varchar)' }}){{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as candidates (source_file, known_size, known_checksum)
+    ) as inspected
+    {%- endif %}
+{% endmacro %}
+
+{#- The files a run loads: checked in this run (relation: stg_raw_events__event_files) and readable,
+    and not loaded before (loaded_relation). A list of [path, sidecar] (sidecar: none, or the Parquet
+    side file to read instead of the file). -#}
+{% macro files_to_load(checks_relation, loaded_relation=none) %}
+    {% if not execute %}{{ return([]) }}{% endif %}
+    {% set result = run_query(
+        "select source_file, sidecar from " ~ checks_relation
+        ~ " where status in ('ok', 'lines') and checked_at = " ~ usage_billing.run_started_timestamp()
+        ~ (" and source_file not in (select distinct source_file from " ~ loaded_relation ~ ")" if loaded_relation is not none else "")
+        ~ " order by source_file") %}
     {% set files = [] %}
-    {% for row in result.rows %}
-        {% if usage_billing.event_file_format(row[0]) | trim != '' %}
-            {% do files.append(row[0]) %}
-        {% endif %}
-    {% endfor %}
+    {% for row in result.rows %}{% do files.append([row[0], row[1]]) %}{% endfor %}
     {{ return(files) }}
 {% endmacro %}
 
-{#- Files matched by the glob that the given relation has not loaded yet (incremental by file). -#}
-{% macro new_event_files(glob, loaded_relation=none) %}
-    {% set files = usage_billing.list_event_files(glob) %}
-    {% if loaded_relation is none or not execute %}{{ return(files) }}{% endif %}
-    {% set loaded = run_query("select distinct source_file from " ~ loaded_relation) %}
-    {% set seen = loaded.columns[0].values() | list %}
-    {% set fresh = [] %}
-    {% for f in files %}
-        {% if f not in seen %}{% do fresh.append(f) %}{% endif %}
-    {% endfor %}
-    {{ return(fresh) }}
-{% endmacro %}
+{#- A path as a DuckDB file argument that names that file only: DuckDB expands glob characters in
+    file arguments, so *, ? and [ each go in a character class (intake.duckdb_literal_path). -#}
+{% macro duckdb_file(path) -%}
+    {{ usage_billing.sql_string(modules.re.sub('([*?\\[])', '[\\1]', path)) }}
+{%- endmacro %}
 
 {#- One row per line of each file: source_file, line_number (1-based, physical), raw (null for a
-    blank line). Parquet rows become their JSON object text so that one validation path serves both. -#}
-{% macro read_event_lines(files) %}
-    {{ return(adapter.dispatch('read_event_lines', 'usage_billing')(files)) }}
+    blank line), read_error (why the line could not be read as text, else null). Parquet rows become their
+    JSON object text so that one validation path serves both. `sidecars` maps a file to the Parquet side
+    file the intake read it into line by line (orchestration/events/intake.py), read instead of the file. -#}
+{% macro read_event_lines(files, sidecars={}) %}
+    {{ return(adapter.dispatch('read_event_lines', 'usage_billing')(files, sidecars)) }}
 {% endmacro %}
 
-{% macro duckdb__read_event_lines(files) %}
+{% macro duckdb__read_event_lines(files, sidecars={}) %}
     {%- if files | length == 0 %}
     select
         cast(null as varchar) as source_file,
         cast(null as bigint) as line_number,
-        cast(null as varchar) as raw
+        cast(null as varchar) as raw,
+        cast(null as varchar) as read_error
     where 1 = 0
     {%- endif %}
     {%- for f in files %}
     {% if not loop.first %} union all {% endif %}
-        {%- if usage_billing.event_file_format(f) | trim == 'parquet' %}
+        {%- if sidecars.get(f) %}
+    select
+        {{ usage_billing.sql_string(f) }} as source_file,
+        line_number,
+        cast(raw as varchar) as raw,
+        read_error
+    from read_parquet({{ usage_billing.duckdb_file(sidecars[f]) }})
+        {%- elif usage_billing.event_file_format(f) | trim == 'parquet' %}
     select
         {{ usage_billing.sql_string(f) }} as source_file,
         cast(file_row_number + 1 as bigint) as line_number,
-        {{ usage_billing.parquet_row_json() }} as raw
+        {{ usage_billing.parquet_row_json() }} as raw,
+        cast(null as varchar) as read_error
     from {{ usage_billing.parquet_event_columns(f) }}
         {%- else %}
     {#- A one-column CSV read with the ASCII record separator as delimiter keeps each line's exact
@@ -70,9 +159,10 @@
     select
         {{ usage_billing.sql_string(f) }} as source_file,
         cast(ordinality as bigint) as line_number,
-        raw
+        raw,
+        cast(null as varchar) as read_error
     from read_csv(
-        {{ usage_billing.sql_string(f) }},
+        {{ usage_billing.duckdb_file(f) }},
         columns = {'raw': 'VARCHAR'},
         header = false,
         delim = '\x1e',
@@ -102,7 +192,7 @@
     {% if not execute %}{{ return({}) }}{% endif %}
     {% set described = run_query(
         "select column_name, column_type from (describe select * from read_parquet("
-        ~ usage_billing.sql_string(f) ~ "))") %}
+        ~ usage_billing.duckdb_file(f) ~ "))") %}
     {% set types = {} %}
     {% for row in described.rows %}{% do types.update({row[0]: row[1]}) %}{% endfor %}
     {{ return(types) }}
@@ -126,7 +216,7 @@
             {%- if 'status_code' in have %} status_code{% else %} cast(null as integer) as status_code{% endif %},
             {%- if 'properties' in have %} try_cast(properties as json) as properties{% else %} cast(null as json) as properties{% endif %},
             {%- if 'metadata' in have %} try_cast(metadata as json) as metadata{% else %} cast(null as json) as metadata{% endif %}
-        from read_parquet({{ usage_billing.sql_string(f) }}, file_row_number = true)
+        from read_parquet({{ usage_billing.duckdb_file(f) }}, file_row_number = true)
     )
 {% endmacro %}
 
@@ -177,6 +267,7 @@
         cast(null as {{ dbt.type_string() }}) as source_file,
         cast(null as {{ dbt.type_bigint() }}) as line_number,
         cast(null as {{ dbt.type_string() }}) as raw,
+        cast(null as {{ dbt.type_string() }}) as read_error,
         cast(null as {{ dbt.type_string() }}) as doc_type,
         cast(null as {{ dbt.type_string() }}) as properties,
         cast(null as {{ dbt.type_string() }}) as metadata,
@@ -214,6 +305,7 @@
         source_file,
         line_number,
         raw,
+        cast(null as varchar) as read_error,
         'OBJECT' as doc_type,
         properties,
         metadata,
@@ -285,12 +377,13 @@
 
 {#- Spark: the text source gives one row per line with its exact text (an empty line as ''); the physical
     line number is the row's position in the file: file splits in offset order, rows in scan order. -#}
-{% macro spark__read_event_lines(files) %}
+{% macro spark__read_event_lines(files, sidecars={}) %}
     {%- if files | length == 0 %}
     select
         cast(null as string) as source_file,
         cast(null as bigint) as line_number,
-        cast(null as string) as raw
+        cast(null as string) as raw,
+        cast(null as string) as read_error
     where 1 = 0
     {%- endif %}
     {%- for f in files %}
@@ -298,7 +391,8 @@
     select
         source_file,
         cast(row_number() over (order by block_start, row_position) as bigint) as line_number,
-        raw
+        raw,
+        cast(null as string) as read_error
     from (
         select
             {{ usage_billing.sql_string(f) }} as source_file,

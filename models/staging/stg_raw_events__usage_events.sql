@@ -1,5 +1,7 @@
 {#- Every non-blank raw line, parsed and validated (CONTRACT.md §1, E1), loaded once per file:
-    a file already loaded is never read again (incremental by file, append only). -#}
+    a file already loaded is never read again (incremental by file, append only). The files are the ones
+    stg_raw_events__event_files found readable in this run; a line that cannot be read as text arrives
+    with its read_error and is quarantined with it. -#}
 {{
     config(
         materialized='incremental',
@@ -8,14 +10,20 @@
     )
 }}
 
-{%- set event_files = usage_billing.new_event_files(
-        var('events_glob'),
+{%- set to_load = usage_billing.files_to_load(
+        ref('stg_raw_events__event_files'),
         this if is_incremental() else none
     ) %}
+{%- set event_files = [] %}
+{%- set sidecars = {} %}
+{%- for f in to_load %}
+    {%- do event_files.append(f[0]) %}
+    {%- if f[1] %}{% do sidecars.update({f[0]: f[1]}) %}{% endif %}
+{%- endfor %}
 
 {#- Parquet files whose columns have plain types are read as typed rows (no JSON text per row); every
     other file is read line by line as JSON text. Both reach `field_values` with the same columns. -#}
-{%- set typed_files = usage_billing.typed_event_files(event_files) %}
+{%- set typed_files = usage_billing.typed_event_files(event_files | reject('in', sidecars) | list) %}
 {%- set line_files = [] %}
 {%- for f in event_files if f not in typed_files %}{% do line_files.append(f) %}{% endfor %}
 {%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
@@ -27,7 +35,7 @@ with
 
 raw_lines as (
 
-    {{ usage_billing.read_event_lines(line_files) }}
+    {{ usage_billing.read_event_lines(line_files, sidecars) }}
 
 ),
 
@@ -35,7 +43,7 @@ raw_lines as (
 non_blank_lines as (
 
     select * from raw_lines
-    where raw is not null and not {{ usage_billing.regex_matches('raw', '\\s*') }}
+    where raw is not null and (read_error is not null or not {{ usage_billing.regex_matches('raw', '\\s*') }})
 
 ),
 
@@ -60,6 +68,7 @@ documents as (
         source_file,
         line_number,
         raw,
+        read_error,
         {{ usage_billing.json_root_type('raw') }} as doc_type,
         {{ usage_billing.json_extract_fields('raw', top_keys) }} as doc_fields
     from non_blank_lines
@@ -72,6 +81,7 @@ top_fields as (
         source_file,
         line_number,
         raw,
+        read_error,
         doc_type,
         {%- for name in top_keys %}
         {{ usage_billing.json_fields_item('doc_fields', loop.index) }} as {{ name }}_json{{ ',' if not loop.last }}
@@ -113,6 +123,7 @@ line_values as (
         source_file,
         line_number,
         raw,
+        read_error,
         doc_type,
         properties_json as properties,
         metadata_json as metadata,
@@ -147,6 +158,7 @@ fields as (
         source_file,
         line_number,
         raw,
+        read_error,
         doc_type,
         event_id_type,
         event_id_text,
@@ -234,6 +246,11 @@ validated as (
     select
         typed.*,
         case
+            -- The line could not be read as text (intake: invalid_utf8, stray_carriage_return, line_too_long).
+            when read_error is not null then read_error
+            -- A raw control character (other than tab) is never valid JSON; name it rather than not_json.
+            when doc_type is null and {{ usage_billing.regex_contains('raw', '[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f]') }}
+                then 'control_character'
             when doc_type is null then 'not_json'
             when doc_type <> 'OBJECT' then 'not_object'
             when event_id_type in ('OBJECT', 'ARRAY', 'BOOLEAN') then 'invalid_event_id'
@@ -244,6 +261,8 @@ validated as (
             when meter_key is not null and meter_type <> 'VARCHAR' then 'invalid_meter'
             when units_wide is null then 'invalid_units'
             when units_wide < 0 then 'negative_units'
+            -- At most 15 integer digits: every product with a price stays exact in the money types.
+            when units_wide >= cast('1000000000000000' as {{ usage_billing.type_wide() }}) then 'units_out_of_range'
             when units_wide <> round(units_wide, 9) then 'units_too_precise'
             when endpoint_key is not null and endpoint_type <> 'VARCHAR' then 'invalid_endpoint'
             when status_code_parsed is null or status_code_parsed < 100 or status_code_parsed > 599 then 'invalid_status'

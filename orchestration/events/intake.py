@@ -1,0 +1,308 @@
+"""Event files before dbt reads them: which files the events location matches, and whether each one
+can be read, and how (docs/operations.md, "What happens when…").
+
+DuckDB's CSV reader is the fast path for NDJSON lines, but a single line it cannot take (invalid UTF-8,
+a lone carriage return, a line longer than its buffer) fails the whole query, and a damaged gzip or
+Parquet file fails it too. So every new file is checked here first, in one streaming pass:
+
+- ``ok``: DuckDB reads it as it is;
+- ``lines``: it has lines DuckDB cannot take: this module reads it line by line into a Parquet side
+  file (``line_number``, ``raw``, ``read_error``) that staging reads instead, so those lines are
+  quarantined with a reason and the rest of the file is loaded;
+- ``rejected``: it cannot be read at all (corrupt or truncated gzip, garbage Parquet, no permission,
+  UTF-16): nothing of it is loaded, and it is retried when its size or checksum changes;
+- ``unsupported``: not an event file type (``.json``, ``.gz``, ``.csv``…): reported, never read.
+
+The dbt staging models call these functions through DuckDB functions registered by
+``orchestration.events.duckdb_plugin``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import glob as globlib
+import gzip
+import hashlib
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+EVENT_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz", ".parquet")
+# Longer lines are quarantined as line_too_long (DuckDB's CSV reader stops at 2 MB per line).
+MAX_LINE_BYTES = 1 << 20
+CHUNK_BYTES = 16 << 20
+SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def event_format(path: str) -> str | None:
+    """'parquet' or 'ndjson' by the file's suffix (CONTRACT.md §1); None for any other file."""
+    p = path.lower()
+    if p.endswith(".parquet"):
+        return "parquet"
+    if p.endswith((".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz")):
+        return "ndjson"
+    return None
+
+
+def location_error(pattern: str) -> str | None:
+    """Why an events location cannot be read at all (None when it can be listed)."""
+    found = SCHEME.match(pattern)
+    if found and found.group(1).lower() != "file":
+        return (
+            f"USAGE_BILLING_EVENTS={pattern}: the {found.group(1)}:// scheme is not supported; "
+            "give a local path or glob"
+        )
+    return None
+
+
+def list_files(pattern: str) -> list[str]:
+    """Every regular file the glob matches (event files and others), sorted, spelled as the glob
+    spells them: ``*`` and ``?`` stay within one folder, ``**`` spans any number of them. Names are
+    taken literally: a file called ``star*.ndjson`` is one file, not a pattern."""
+    error = location_error(pattern)
+    if error:
+        raise ValueError(error)
+    if pattern.lower().startswith("file://"):
+        pattern = pattern[len("file://") :]
+    return sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))
+
+
+def list_event_files(pattern: str) -> list[str]:
+    """The files the glob matches that are event files by their suffix."""
+    return [p for p in list_files(pattern) if event_format(p)]
+
+
+def duckdb_literal_path(path: str) -> str:
+    """A path as a DuckDB file argument that matches only that file: DuckDB expands glob characters
+    in every file argument, so ``*``, ``?`` and ``[`` are each put in a character class."""
+    return re.sub(r"([*?\[])", r"[\1]", path)
+
+
+@dataclass
+class Inspection:
+    source_file: str
+    status: str  # ok | lines | rejected | unsupported | unchanged
+    reason: str | None = None
+    detail: str | None = None
+    size_bytes: int | None = None
+    checksum: str | None = None
+    sidecar: str | None = None
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+def file_checksum(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _open_lines_source(path: str):
+    """The file's decompressed bytes as a binary stream."""
+    if path.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+class _LineProblems:
+    """What DuckDB's CSV reader could not take, found chunk by chunk without splitting lines."""
+
+    def __init__(self) -> None:
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.invalid_utf8 = False
+        self.stray_cr = False
+        self.long_line = False
+        self.line_length = 0  # bytes since the last newline
+        self.pending_cr = False
+
+    def feed(self, chunk: bytes) -> None:
+        if not self.invalid_utf8 and not chunk.isascii():
+            try:
+                self.decoder.decode(chunk)
+            except UnicodeDecodeError:
+                self.invalid_utf8 = True
+        if not self.stray_cr and (self.pending_cr or b"\r" in chunk):
+            joined = (b"\r" if self.pending_cr else b"") + chunk
+            crs = joined.count(b"\r") - (1 if joined.endswith(b"\r") else 0)
+            self.stray_cr = crs != joined.count(b"\r\n")
+            self.pending_cr = chunk.endswith(b"\r")
+        else:
+            self.pending_cr = chunk.endswith(b"\r")
+        if not self.long_line:
+            last = chunk.rfind(b"\n")
+            if last < 0:
+                self.line_length += len(chunk)
+            else:
+                first = chunk.find(b"\n")
+                longest = max(self.line_length + first, _longest_line(chunk, first, last))
+                self.long_line = longest > MAX_LINE_BYTES
+                self.line_length = len(chunk) - last - 1
+            self.long_line = self.long_line or self.line_length > MAX_LINE_BYTES
+
+    def finish(self) -> None:
+        if not self.invalid_utf8:
+            try:
+                self.decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                self.invalid_utf8 = True
+        self.stray_cr = self.stray_cr or self.pending_cr
+
+    @property
+    def any(self) -> bool:
+        return self.invalid_utf8 or self.stray_cr or self.long_line
+
+
+def _longest_line(chunk: bytes, first: int, last: int) -> int:
+    """The longest run between two newlines of the chunk (numpy finds them all at once)."""
+    if first == last:
+        return 0
+    import numpy as np
+
+    newlines = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8, count=last + 1) == 10)
+    return int(np.diff(newlines).max()) - 1
+
+
+def _reject(path: str, size: int, reason: str, detail: str) -> Inspection:
+    try:
+        checksum = file_checksum(path)
+    except OSError:
+        checksum = None
+    return Inspection(path, "rejected", reason, detail[:500], size, checksum)
+
+
+def inspect_file(path: str, sidecar_dir: str, known: tuple[int, str | None] | None = None) -> Inspection:
+    """Decide how a file is read (see the module's doc). ``known`` is the (size, checksum) of an earlier
+    rejection: the same bytes are not checked again (``unchanged``)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError as e:
+        return Inspection(path, "rejected", "unreadable", e.strerror or str(e))
+    fmt = event_format(path)
+    if fmt is None:
+        if known is not None and known[0] == size:
+            return Inspection(path, "unchanged", size_bytes=size)
+        return Inspection(
+            path,
+            "unsupported",
+            "unsupported_file_type",
+            "not .ndjson, .jsonl (optionally .gz) or .parquet",
+            size,
+        )
+    if known is not None and known[0] == size and known[1]:
+        try:
+            if file_checksum(path) == known[1]:
+                return Inspection(path, "unchanged", size_bytes=size, checksum=known[1])
+        except OSError:
+            pass
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as e:
+        return _reject(path, size, "unreadable", e.strerror or str(e))
+    if fmt == "parquet":
+        return _inspect_parquet(path, size)
+    if path.lower().endswith(".gz") and head[:2] != b"\x1f\x8b":
+        return _reject(path, size, "not_gzip", "named .gz but not gzip-compressed")
+    problems = _LineProblems()
+    try:
+        with _open_lines_source(path) as f:
+            first = True
+            while chunk := f.read(CHUNK_BYTES):
+                if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                    return _reject(
+                        path, size, "unsupported_encoding", "UTF-16 byte order mark: events must be UTF-8"
+                    )
+                first = False
+                problems.feed(chunk)
+        problems.finish()
+    except EOFError as e:
+        return _reject(path, size, "truncated_gzip", f"the gzip stream ends early ({e})")
+    except (gzip.BadGzipFile, zlib.error) as e:
+        return _reject(path, size, "corrupt_gzip", str(e))
+    except OSError as e:
+        return _reject(path, size, "unreadable", e.strerror or str(e))
+    if not problems.any:
+        return Inspection(path, "ok", size_bytes=size)
+    sidecar = write_sidecar(path, sidecar_dir)
+    reasons = [
+        name
+        for name, found in (
+            ("invalid_utf8", problems.invalid_utf8),
+            ("stray_carriage_return", problems.stray_cr),
+            ("line_too_long", problems.long_line),
+        )
+        if found
+    ]
+    return Inspection(path, "lines", ",".join(reasons), "read line by line", size, sidecar=sidecar)
+
+
+def _inspect_parquet(path: str, size: int) -> Inspection:
+    """Every row group is decoded: a file that fails part-way is rejected whole, never half-loaded."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+        for i in range(parquet.num_row_groups):
+            parquet.read_row_group(i)
+    except Exception as e:  # pyarrow raises ArrowInvalid, OSError and others for damaged files
+        return _reject(path, size, "invalid_parquet", f"{type(e).__name__}: {e}")
+    return Inspection(path, "ok", size_bytes=size)
+
+
+def read_lines(path: str) -> Iterator[tuple[int, str, str | None]]:
+    """(line_number, text, read_error) for each physical line of an NDJSON file. Lines end at ``\\n``
+    only (a ``\\r`` before it belongs to the line ending); a UTF-8 byte order mark opening the file
+    is dropped, as DuckDB's reader does. Text that is not UTF-8 keeps its bytes as ``\\xNN`` escapes."""
+    with _open_lines_source(path) as f:
+        for number, line in enumerate(f, start=1):
+            line = line[:-1] if line.endswith(b"\n") else line
+            line = line[:-1] if line.endswith(b"\r") else line
+            if number == 1 and line.startswith(codecs.BOM_UTF8):
+                line = line[len(codecs.BOM_UTF8) :]
+            error = None
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                text, error = line.decode("utf-8", "backslashreplace"), "invalid_utf8"
+            if error is None and len(line) > MAX_LINE_BYTES:
+                error = "line_too_long"
+            elif error is None and "\r" in text:
+                error = "stray_carriage_return"
+            yield number, text, error
+
+
+def write_sidecar(path: str, sidecar_dir: str) -> str:
+    """Read an NDJSON file line by line into a Parquet side file; return the side file's path."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    Path(sidecar_dir).mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(os.fsencode(path)).hexdigest()[:32] + ".parquet"
+    target = os.path.join(sidecar_dir, name)
+    schema = pa.schema([("line_number", pa.int64()), ("raw", pa.large_string()), ("read_error", pa.string())])
+
+    def flush(rows: list[tuple[int, str, str | None]]) -> None:
+        columns = list(zip(*rows, strict=True))
+        writer.write_table(
+            pa.Table.from_arrays(
+                [pa.array(c, t) for c, t in zip(columns, schema.types, strict=True)], schema=schema
+            )
+        )
+
+    with pq.ParquetWriter(target + ".part", schema) as writer:
+        batch: list[tuple[int, str, str | None]] = []
+        for row in read_lines(path):
+            batch.append(row)
+            if len(batch) >= 100_000:
+                flush(batch)
+                batch = []
+        if batch:
+            flush(batch)
+    os.replace(target + ".part", target)
+    return target
