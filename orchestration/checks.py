@@ -173,4 +173,47 @@ def invoice_total_change() -> dg.AssetCheckResult:
     )
 
 
-CHECKS = [conservation_per_file, quarantine_rate, no_unbilled_usage, invoice_total_change]
+@dg.asset_check(
+    asset=dg.AssetKey("event_files_rejected"),
+    name="event_files_rejected",
+    description=(
+        "Red (error) while a damaged event file is not loaded (corrupt or truncated gzip, garbage Parquet, "
+        "unreadable); a warning when files that are not event files sit under the events location."
+    ),
+)
+def event_files_rejected() -> dg.AssetCheckResult:
+    rows = _rows(
+        """select source_file, reason, is_damaged, size_bytes, last_checked_at
+           from marts.event_files_rejected order by not is_damaged, source_file"""
+    )
+    damaged = [r for r in rows if r[2]]
+    return dg.AssetCheckResult(
+        passed=not rows,
+        severity=dg.AssetCheckSeverity.ERROR if damaged else dg.AssetCheckSeverity.WARN,
+        description=(
+            "every file under the events location is loaded"
+            if not rows
+            else f"{len(damaged)} damaged event file(s) not loaded, {len(rows) - len(damaged)} file(s) "
+            "that are not event files; replace a damaged file and the next build retries it"
+        ),
+        metadata={
+            "damaged_files": len(damaged),
+            "unsupported_files": len(rows) - len(damaged),
+            "files": dg.MetadataValue.md(
+                md_table(
+                    ["file", "reason", "bytes", "last checked"],
+                    [(f, reason, size, str(at)) for f, reason, _, size, at in rows[:50]],
+                    right=(2,),
+                )
+            ),
+        },
+    )
+
+
+CHECKS = [
+    conservation_per_file,
+    event_files_rejected,
+    quarantine_rate,
+    no_unbilled_usage,
+    invoice_total_change,
+]

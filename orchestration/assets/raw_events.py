@@ -1,22 +1,22 @@
 """Raw usage event files: the upstream asset every dbt model descends from."""
 
-import glob
 import os
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
+from orchestration.events import intake
 from orchestration.project import REPO_ROOT, duckdb_path, events_glob
-
-EVENT_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz", ".parquet")
 
 
 def list_event_files(pattern: str | None = None) -> list[str]:
-    """Event files the glob matches, as dbt's staging model lists them (same suffix rule)."""
+    """Event files the glob matches, as dbt's staging models list them (orchestration/events/intake.py);
+    a relative glob is relative to the repository root, where dbt runs."""
     pattern = pattern or events_glob()
-    root = pattern if os.path.isabs(pattern) else os.path.join(REPO_ROOT, pattern)
-    return sorted(p for p in glob.glob(root, recursive=True) if p.lower().endswith(EVENT_SUFFIXES))
+    if not intake.location_error(pattern) and not os.path.isabs(pattern):
+        pattern = os.path.join(REPO_ROOT, pattern)
+    return intake.list_event_files(pattern)
 
 
 def loaded_files(db_path: Path | None = None) -> set[str]:
@@ -50,6 +50,9 @@ def loaded_files(db_path: Path | None = None) -> set[str]:
     ),
 )
 def raw_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    error = intake.location_error(events_glob())
+    if error:
+        raise dg.Failure(error)
     files = list_event_files()
     sizes = {f: os.path.getsize(f) for f in files}
     total_bytes = sum(sizes.values())

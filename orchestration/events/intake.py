@@ -67,12 +67,13 @@ def list_files(pattern: str) -> list[str]:
         raise ValueError(error)
     if pattern.lower().startswith("file://"):
         pattern = pattern[len("file://") :]
-    return sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p))
+    # A dangling symbolic link is listed too: its check reports it as unreadable.
+    return sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p) or os.path.islink(p))
 
 
 def list_event_files(pattern: str) -> list[str]:
-    """The files the glob matches that are event files by their suffix."""
-    return [p for p in list_files(pattern) if event_format(p)]
+    """The readable files the glob matches that are event files by their suffix."""
+    return [p for p in list_files(pattern) if event_format(p) and os.path.isfile(p)]
 
 
 def duckdb_literal_path(path: str) -> str:
@@ -120,6 +121,8 @@ class _LineProblems:
         self.long_line = False
         self.line_length = 0  # bytes since the last newline
         self.pending_cr = False
+        self.lf = 0  # line feeds, and those of them after a carriage return
+        self.crlf = 0
 
     def feed(self, chunk: bytes) -> None:
         if not self.invalid_utf8 and not chunk.isascii():
@@ -127,13 +130,14 @@ class _LineProblems:
                 self.decoder.decode(chunk)
             except UnicodeDecodeError:
                 self.invalid_utf8 = True
-        if not self.stray_cr and (self.pending_cr or b"\r" in chunk):
+        self.lf += chunk.count(b"\n")
+        if self.pending_cr or b"\r" in chunk:
             joined = (b"\r" if self.pending_cr else b"") + chunk
+            crlf = joined.count(b"\r\n")
+            self.crlf += crlf
             crs = joined.count(b"\r") - (1 if joined.endswith(b"\r") else 0)
-            self.stray_cr = crs != joined.count(b"\r\n")
-            self.pending_cr = chunk.endswith(b"\r")
-        else:
-            self.pending_cr = chunk.endswith(b"\r")
+            self.stray_cr = self.stray_cr or crs != crlf
+        self.pending_cr = chunk.endswith(b"\r")
         if not self.long_line:
             last = chunk.rfind(b"\n")
             if last < 0:
@@ -154,8 +158,13 @@ class _LineProblems:
         self.stray_cr = self.stray_cr or self.pending_cr
 
     @property
+    def mixed_endings(self) -> bool:
+        """Both CRLF and LF line endings: DuckDB's reader takes one kind per file."""
+        return 0 < self.crlf < self.lf
+
+    @property
     def any(self) -> bool:
-        return self.invalid_utf8 or self.stray_cr or self.long_line
+        return self.invalid_utf8 or self.stray_cr or self.long_line or self.mixed_endings
 
 
 def _longest_line(chunk: bytes, first: int, last: int) -> int:
@@ -236,6 +245,7 @@ def inspect_file(path: str, sidecar_dir: str, known: tuple[int, str | None] | No
             ("invalid_utf8", problems.invalid_utf8),
             ("stray_carriage_return", problems.stray_cr),
             ("line_too_long", problems.long_line),
+            ("mixed_line_endings", problems.mixed_endings),
         )
         if found
     ]
