@@ -103,7 +103,8 @@
     and not loaded before (loaded_relation). A list of [path, sidecar] (sidecar: none, or the Parquet
     side file to read instead of the file). -#}
 {% macro files_to_load(checks_relation, loaded_relation=none) %}
-    {% if not execute %}{{ return([]) }}{% endif %}
+    {#- Compiling without a build (sqlfluff, dbt compile) may find no checks table yet: no files. -#}
+    {% if not execute or load_relation(checks_relation) is none %}{{ return([]) }}{% endif %}
     {% set result = run_query(
         "select source_file, sidecar from " ~ checks_relation
         ~ " where status in ('ok', 'lines') and checked_at = " ~ usage_billing.run_started_timestamp()

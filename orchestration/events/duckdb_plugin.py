@@ -10,6 +10,8 @@ Side files go to the plugin's ``intake_dir`` (beside the warehouse); each run's 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -47,3 +49,11 @@ class Plugin(BasePlugin):
             null_handling="special",
             side_effects=True,
         )
+        # Left registered at interpreter exit, DuckDB's bindings print a page of "leaked" warnings.
+        atexit.register(_remove_functions, conn)
+
+
+def _remove_functions(conn) -> None:
+    for name in ("usage_billing_list_files", "usage_billing_inspect_file"):
+        with contextlib.suppress(Exception):  # the connection may be closed already
+            conn.remove_function(name)
