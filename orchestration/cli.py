@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ENV_PATHS = ("USAGE_BILLING_EVENTS", "USAGE_BILLING_DUCKDB", "USAGE_BILLING_CATALOG")
+NO_WAIT_HELP = "If another command or run is writing the warehouse, exit 75 at once instead of waiting."
 
 
 def _absolutise_env() -> None:
@@ -59,13 +61,19 @@ def _prepare_manifest() -> None:
 
 
 def _instance():
+    """The Dagster instance of the CLI's runs: storage in DAGSTER_HOME (default .dagster_home); settings
+    from DAGSTER_HOME/dagster.yaml if there is one, else from the repository's dagster.yaml, the file
+    `dagster dev` reads in the repository root (docs/operations.md, "Threads and overlapping runs")."""
     import dagster as dg
+    from dagster._core.instance.ref import InstanceRef
 
     from orchestration.project import REPO_ROOT
 
-    home = os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home"))
-    Path(home).mkdir(parents=True, exist_ok=True)
-    return dg.DagsterInstance.get()
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
+    home.mkdir(parents=True, exist_ok=True)
+    if (home / "dagster.yaml").exists() or (home / "dagster.yml").exists():
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO_ROOT)))
 
 
 def _prepare_dbt() -> None:
@@ -100,6 +108,67 @@ def _check_months(months: list[str]) -> bool:
     return not unknown
 
 
+def _writes_warehouse(command: str):
+    """Run a command that writes the warehouse under its lock (orchestration/warehouse_lock.py).
+
+    If another command or a Dagster run is writing it, say so on one line and wait; with --no-wait,
+    exit with EXIT_BUSY (75) and the same message instead."""
+
+    def decorate(run):
+        def locked(args: argparse.Namespace) -> int:
+            _absolutise_env()
+            from orchestration.project import duckdb_path
+            from orchestration.warehouse_lock import EXIT_BUSY, WarehouseBusy, warehouse_lock
+
+            db_path = duckdb_path()
+
+            def waiting(holder: str) -> None:
+                sys.stderr.write(f"{command}: waiting for the warehouse {db_path}, held by {holder}\n")
+                sys.stderr.flush()
+
+            try:
+                with warehouse_lock(
+                    db_path,
+                    f"usage-billing {command} (pid {os.getpid()})",
+                    wait=not args.no_wait,
+                    on_wait=waiting,
+                ):
+                    return run(args)
+            except WarehouseBusy as busy:
+                sys.stderr.write(
+                    f"{command}: the warehouse {db_path} is held by {busy.holder}; "
+                    "run again once it is free, or without --no-wait to wait for it\n"
+                )
+                return EXIT_BUSY
+
+        locked.__doc__ = run.__doc__
+        return locked
+
+    return decorate
+
+
+def _is_lock_conflict(error: Exception) -> bool:
+    import duckdb
+
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def _busy_reader_message(command: str, error: Exception) -> str:
+    """One line for a reader that found the warehouse open for writing (DuckDB refuses readers then)."""
+    from orchestration.project import duckdb_path
+    from orchestration.warehouse_lock import holder_of
+
+    db_path = duckdb_path()
+    holder = holder_of(db_path)
+    if holder is None:
+        pid = re.search(r"\(PID (\d+)\)", str(error))
+        holder = f"process {pid.group(1)}" if pid else "another process"
+    return (
+        f"{command}: the warehouse {db_path} is being written (held by {holder}); try again once it is free"
+    )
+
+
+@_writes_warehouse("build")
 def cmd_build(args: argparse.Namespace) -> int:
     _prepare_dbt()
     from orchestration.definitions import defs
@@ -132,6 +201,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+@_writes_warehouse("close")
 def cmd_close(args: argparse.Namespace) -> int:
     """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
     _prepare_dbt()
@@ -196,6 +266,7 @@ def _period(value: str) -> str:
     return value
 
 
+@_writes_warehouse("push")
 def cmd_push(args: argparse.Namespace) -> int:
     """Run the stripe_push asset in process (the same asset as push_job in the UI)."""
     _absolutise_env()
@@ -243,6 +314,7 @@ def cmd_push(args: argparse.Namespace) -> int:
     return 0
 
 
+@_writes_warehouse("export")
 def cmd_export(args: argparse.Namespace) -> int:
     """Materialize the finance_export asset's partition in process (the same asset as the UI's)."""
     _absolutise_env()
@@ -425,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--as-of", default="", help="P2 as-of time (ISO-8601); default: latest valid event.")
     build.add_argument("--quiet", action="store_true", help="Do not print the invoice summary.")
     build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    build.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     build.set_defaults(func=cmd_build)
 
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
@@ -453,6 +526,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     close.add_argument("--now", default="", help=argparse.SUPPRESS)
     close.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    close.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     close.set_defaults(func=cmd_close)
 
     push = sub.add_parser(
@@ -465,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--dry-run", action="store_true", help="Print what would be sent; send nothing.")
     push.add_argument("--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_).")
     push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    push.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     push.set_defaults(func=cmd_push)
 
     export = sub.add_parser(
@@ -481,6 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="Folder (default USAGE_BILLING_EXPORTS or data/exports); writes <out>/YYYY-MM/<format>/.",
     )
     export.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    export.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     export.set_defaults(func=cmd_export)
 
     local_stripe = sub.add_parser(
@@ -526,7 +602,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as e:  # readers open the warehouse read-only: DuckDB refuses them while it is written
+        if not _is_lock_conflict(e):
+            raise
+        from orchestration.warehouse_lock import EXIT_BUSY
+
+        sys.stderr.write(_busy_reader_message(args.command, e) + "\n")
+        return EXIT_BUSY
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from orchestration.observe import (
 )
 from orchestration.project import dbt_project, duckdb_path, on_duckdb
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
+from orchestration.warehouse_lock import warehouse_lock
 
 GROUP_BY_FOLDER = {
     "staging": "staging",
@@ -61,12 +62,68 @@ class DbtBuildConfig(dg.Config):
     as_of: str = ""
 
 
+def dbt_threads() -> int:
+    """dbt's threads on DuckDB: USAGE_BILLING_DBT_THREADS, else the cores this process may run on.
+
+    profiles.yml can only read environment variables, so its own default (for a plain `dbt build`) is a
+    fixed number; the Dagster asset, which the CLI, the UI and the schedules all run, passes this one
+    with `--threads`."""
+    value = os.environ.get("USAGE_BILLING_DBT_THREADS", "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise dg.Failure(f"USAGE_BILLING_DBT_THREADS must be a whole number of at least 1, not {value!r}")
+    return int(value)
+
+
+def in_topological_order(outputs: list[dg.Output], manifest: Mapping[str, Any]) -> list[dg.Output]:
+    """The outputs sorted so that each comes after every output it depends on (through any nodes in
+    between, such as ephemeral models), keeping the given order among independent ones.
+
+    Dagster refuses a multi-asset output yielded after one of its dependents. dbt finishes a node before
+    it starts the node's dependents, so its events arrive in a topological order with any number of
+    threads; sorting by the manifest's graph makes the order of the held outputs hold by construction
+    rather than by how the events happened to be collected."""
+    parents = manifest.get("parent_map") or {
+        uid: node.get("depends_on", {}).get("nodes", []) for uid, node in manifest.get("nodes", {}).items()
+    }
+    depth: dict[str, int] = {}
+
+    def depth_of(uid: str) -> int:  # longest path from a root: a dependent is always deeper
+        stack = [uid]
+        while stack:
+            top = stack[-1]
+            pending = [p for p in parents.get(top, []) if p not in depth and p != top]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            depth[top] = 1 + max((depth[p] for p in parents.get(top, []) if p != top), default=-1)
+        return depth[uid]
+
+    order = {id(o): i for i, o in enumerate(outputs)}
+    return sorted(outputs, key=lambda o: (depth_of(o.metadata["unique_id"].value), order[id(o)]))
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=UsageBillingTranslator(),
 )
 def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
+    # One writer of the warehouse at a time (orchestration/warehouse_lock.py): a run launched from the UI
+    # waits here for a CLI command, and the other way round. The CLI already holds the lock (re-entrant).
+    db_path = duckdb_path()
+    holder = f"Dagster run {context.run.run_id[:8]} ({context.run.job_name}, pid {os.getpid()})"
+
+    def waiting(other: str) -> None:
+        context.log.info(f"Waiting for the warehouse {db_path}, held by {other}")
+
+    with warehouse_lock(db_path, holder, on_wait=waiting):
+        yield from _dbt_build(context, dbt, config)
+
+
+def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
     # Unit tests check the SQL against fixed inputs, not the data: they run in CI (scripts/test.sh runs
     # the plain `dbt build`) and in development, as dbt recommends, not in every production build.
     args = ["build", "--exclude-resource-type", "unit_test"]
@@ -74,13 +131,17 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         args.append("--full-refresh")
     if config.as_of:
         args += ["--vars", json.dumps({"as_of": config.as_of})]
+    duckdb_target = on_duckdb()
+    if duckdb_target:  # other targets keep their profile's threads (Spark in-process: 1)
+        threads = dbt_threads()
+        args += ["--threads", str(threads)]
+        context.log.info(f"dbt build with {threads} thread(s)")
     # dbt must only ever see a catalog path inside the project (see stage_catalog).
     user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
     staged = stage_catalog()
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
-    duckdb_target = on_duckdb()
     held: list[dg.Output] = []
     failure: Exception | None = None
     invocation = dbt.cli(args, context=context)
@@ -89,8 +150,8 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         # it. On DuckDB every output is held until then and gets its row count from one connection,
         # instead of through fetch_row_counts(): that waits for the end too, and polls its futures in
         # a busy loop that takes a core from the build. Elsewhere only the models whose figures are
-        # read back are held, and every output after the first held one, so that outputs still reach
-        # Dagster in dbt's (topological) order. Asset checks (dbt tests) are reported as they run.
+        # read back are held, and every output after the first held one. Held outputs are yielded in
+        # topological order (in_topological_order). Asset checks (dbt tests) are reported as they run.
         events = invocation.stream() if duckdb_target else invocation.stream().fetch_row_counts()
         for event in events:
             if isinstance(event, dg.Output) and (
@@ -108,6 +169,7 @@ def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResou
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
     db_path = duckdb_path()
+    held = in_topological_order(held, invocation.manifest)
     uids = [e.metadata["unique_id"].value for e in held]
     counts = table_row_counts(db_path, uids, invocation.manifest) if duckdb_target else {}
     for event in held:
