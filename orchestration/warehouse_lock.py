@@ -108,3 +108,20 @@ def warehouse_lock(
             os.ftruncate(fd, 0)  # nobody holds it: the next waiter's message must not name us
     finally:
         os.close(fd)  # closing the last descriptor releases the flock
+
+
+@contextmanager
+def step_lock(context) -> Iterator[None]:
+    """The warehouse lock for a Dagster step that reads or writes the warehouse (dbt build, close, push,
+    export): a run launched from the UI waits here for a CLI command, and the other way round; the run
+    log says whom it waits for. Under the CLI, which holds the lock already, this is a no-op."""
+    from orchestration.project import duckdb_path
+
+    db_path = duckdb_path()
+    holder = f"Dagster run {context.run.run_id[:8]} ({context.run.job_name}, pid {os.getpid()})"
+
+    def waiting(other: str) -> None:
+        context.log.info(f"Waiting for the warehouse {db_path}, held by {other}")
+
+    with warehouse_lock(db_path, holder, on_wait=waiting):
+        yield

@@ -17,6 +17,7 @@ from orchestration.observe import final_totals
 from orchestration.partitions import billing_months, run_months
 from orchestration.project import duckdb_path
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
+from orchestration.warehouse_lock import step_lock
 
 FINAL_LINES = dg.AssetKey(["ledger", "final_invoice_lines"])
 FINAL_INVOICES = dg.AssetKey(["ledger", "final_invoices"])
@@ -55,6 +56,11 @@ class CloseConfig(dg.Config):
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def close_billing_periods(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: CloseConfig):
+    with step_lock(context):  # one writer of the warehouse at a time
+        yield from _close(context, dbt, config)
+
+
+def _close(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: CloseConfig):
     periods = run_months(context)
     context.log.info(
         f"Closing the account periods that start in {', '.join(periods)} "

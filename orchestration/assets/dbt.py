@@ -19,7 +19,7 @@ from orchestration.observe import (
 )
 from orchestration.project import dbt_project, duckdb_path, on_duckdb
 from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
-from orchestration.warehouse_lock import warehouse_lock
+from orchestration.warehouse_lock import step_lock
 
 GROUP_BY_FOLDER = {
     "staging": "staging",
@@ -111,15 +111,8 @@ def in_topological_order(outputs: list[dg.Output], manifest: Mapping[str, Any]) 
     dagster_dbt_translator=UsageBillingTranslator(),
 )
 def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    # One writer of the warehouse at a time (orchestration/warehouse_lock.py): a run launched from the UI
-    # waits here for a CLI command, and the other way round. The CLI already holds the lock (re-entrant).
-    db_path = duckdb_path()
-    holder = f"Dagster run {context.run.run_id[:8]} ({context.run.job_name}, pid {os.getpid()})"
-
-    def waiting(other: str) -> None:
-        context.log.info(f"Waiting for the warehouse {db_path}, held by {other}")
-
-    with warehouse_lock(db_path, holder, on_wait=waiting):
+    # One writer of the warehouse at a time (orchestration/warehouse_lock.py).
+    with step_lock(context):
         yield from _dbt_build(context, dbt, config)
 
 

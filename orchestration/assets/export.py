@@ -14,6 +14,7 @@ from orchestration.assets.close import FINAL_INVOICES, FINAL_LINES
 from orchestration.export import ExportError, export_period
 from orchestration.partitions import billing_months, run_months
 from orchestration.project import REPO_ROOT, duckdb_path
+from orchestration.warehouse_lock import step_lock
 
 DEFAULT_EXPORT_DIR = "data/exports"
 
@@ -47,6 +48,11 @@ class ExportConfig(dg.Config):
     ),
 )
 def finance_export(context: dg.AssetExecutionContext, config: ExportConfig) -> dg.MaterializeResult:
+    with step_lock(context):  # reads the ledger while no one writes it
+        return _export(context, config)
+
+
+def _export(context: dg.AssetExecutionContext, config: ExportConfig) -> dg.MaterializeResult:
     results = []
     for period in run_months(context):
         try:

@@ -8,6 +8,7 @@ import duckdb
 
 from orchestration.events import intake
 from orchestration.project import REPO_ROOT, duckdb_path, events_glob
+from orchestration.warehouse_lock import step_lock
 
 
 def list_event_files(pattern: str | None = None) -> list[str]:
@@ -53,6 +54,11 @@ def raw_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     error = intake.location_error(events_glob())
     if error:
         raise dg.Failure(error)
+    with step_lock(context):  # reads what staging loaded, while no one writes it
+        return _scan(context)
+
+
+def _scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     files = list_event_files()
     sizes = {f: os.path.getsize(f) for f in files}
     total_bytes = sum(sizes.values())

@@ -14,6 +14,7 @@ from orchestration.resources import StripeResource
 from orchestration.stripe.client import StripeSetupError
 from orchestration.stripe.push import PushReport, push_period
 from orchestration.stripe.reconcile import PROBLEM_STATUSES, reconcile
+from orchestration.warehouse_lock import step_lock
 
 RECONCILIATION_CHECK = "stripe_reconciliation"
 
@@ -100,6 +101,11 @@ def _merged(reports: list[PushReport]) -> PushReport:
     ],
 )
 def stripe_push(context: dg.AssetExecutionContext, config: StripePushConfig, stripe: StripeResource):
+    with step_lock(context):  # the push ledger is in the warehouse: one writer at a time
+        yield from _push(context, config, stripe)
+
+
+def _push(context: dg.AssetExecutionContext, config: StripePushConfig, stripe: StripeResource):
     db_path = duckdb_path()
     periods = run_months(context)
     reports: list[PushReport] = []

@@ -107,7 +107,7 @@ def _stage(tmp_path: Path, events_dir: Path, name: str, as_lines: bool) -> tuple
             dbt_executable(),
             "run",
             "--select",
-            STAGING,
+            "+" + STAGING,  # with the file checks it loads from
             "--profiles-dir",
             str(REPO_ROOT),
             "--target-path",
