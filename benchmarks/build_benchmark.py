@@ -3,7 +3,7 @@
 Steps, in one run:
   1. generate N events with the project's generator (NDJSON, gzip NDJSON or Parquet);
   2. the column-scan floor and the hand-written single DuckDB query (benchmarks/queries.py);
-  3. fixed start-up: `usage-billing build` over an empty events folder into a fresh warehouse
+  3. fixed start-up: `usage-billing build` over an events folder holding one empty file, into a fresh warehouse
      (Dagster, dbt parse and every dbt node on no rows: what a build costs whatever the volume),
      the median of three runs;
   4. the full build (`usage-billing build`, through Dagster, as users run it);
@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     events_dir, catalog_dir, empty_dir = work / "events", work / "catalog", work / "no-events"
     empty_dir.mkdir(exist_ok=True)
+    # One empty event file: a location that never matched a file is an error (docs/operations.md).
+    (empty_dir / "empty.ndjson").touch()
 
     gen_s = None
     if not (args.reuse_events and events_dir.is_dir() and any(events_dir.iterdir())):
