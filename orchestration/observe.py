@@ -81,6 +81,15 @@ def quarantine_reasons(db_path: Path) -> list[tuple[str, int]]:
     )
 
 
+def rejected_file_reasons(db_path: Path) -> list[tuple[str, int]]:
+    """(reason, files) of marts.event_files_rejected: damaged files' reasons first, then unsupported."""
+    return _query(
+        db_path,
+        """select reason, count(*) from marts.event_files_rejected
+           group by reason order by not bool_or(is_damaged), 2 desc, 1""",
+    )
+
+
 def reconciliation_totals(db_path: Path) -> tuple[int, int, int, int, int, int]:
     """(files, rows read, valid, duplicates, conflicts, quarantined) over marts.event_reconciliation."""
     (row,) = _query(

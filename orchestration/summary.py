@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from orchestration.observe import rejected_file_reasons
+
 
 def _money(amount: Decimal, currency: str, minor_units: int) -> str:
     quantum = Decimal(1).scaleb(-minor_units)
@@ -42,6 +44,7 @@ def invoice_summary(db_path: Path, max_invoices: int = 40) -> str:
     finally:
         con.close()
 
+    rejected = rejected_file_reasons(db_path)
     files, read, valid, dup, conflict, quarantined = recon
     out = [
         "Events",
@@ -50,6 +53,10 @@ def invoice_summary(db_path: Path, max_invoices: int = 40) -> str:
     ]
     if quarantine:
         out.append("  quarantined: " + ", ".join(f"{r} {n:,}" for r, n in quarantine))
+    if rejected:
+        out.append(
+            "  files not loaded (marts.event_files_rejected): " + ", ".join(f"{r} {n:,}" for r, n in rejected)
+        )
     if unbilled:
         out.append("  unbilled usage: " + ", ".join(f"{r} {int(n):,} events" for r, n, _ in unbilled))
     out.append("")

@@ -13,6 +13,7 @@ from orchestration.observe import (
     md_table,
     quarantine_reasons,
     reconciliation_totals,
+    rejected_file_reasons,
     revenue_per_currency,
     top_invoices_md,
     unbilled_by_reason,
@@ -33,7 +34,13 @@ OWNERS_BY_GROUP = {
     "marts": ["team:billing"],
 }
 # Models whose materialization carries figures read from the warehouse after the build.
-ENRICHED_MODELS = ("event_reconciliation", "events_quarantined", "unbilled_usage", "fct_invoices")
+ENRICHED_MODELS = (
+    "event_reconciliation",
+    "events_quarantined",
+    "event_files_rejected",
+    "unbilled_usage",
+    "fct_invoices",
+)
 
 
 class UsageBillingTranslator(DagsterDbtTranslator):
@@ -221,6 +228,15 @@ def warehouse_figures(model: str, db_path) -> dict[str, Any]:
         return {
             "quarantine_reasons": dg.MetadataValue.md(md_table(["reason", "lines"], reasons, right=(1,))),
             "_log": ["Quarantined: " + (", ".join(f"{r} {n:,}" for r, n in reasons) or "nothing")],
+        }
+    if model == "event_files_rejected":
+        rejected = rejected_file_reasons(db_path)
+        return {
+            "files_not_loaded": dg.MetadataValue.md(md_table(["reason", "files"], rejected, right=(1,))),
+            "_log": [
+                "Files not loaded (marts.event_files_rejected): "
+                + (", ".join(f"{r} {n:,}" for r, n in rejected) or "none")
+            ],
         }
     if model == "unbilled_usage":
         rows = unbilled_by_reason(db_path)
