@@ -79,6 +79,12 @@
     {%- if candidates | length == 0 %}
     {{ usage_billing.default__inspect_event_files([]) }}
     {%- else %}
+    {%- set paths, sizes, checksums = [], [], [] %}
+    {%- for c in candidates %}
+        {%- do paths.append(usage_billing.sql_string(c[0])) %}
+        {%- do sizes.append(c[1] if c[1] is not none else 'null') %}
+        {%- do checksums.append(usage_billing.sql_string(c[2]) if c[2] is not none else 'null') %}
+    {%- endfor %}
     select
         inspection.source_file,
         inspection.status,
@@ -88,13 +94,11 @@
         inspection.checksum,
         inspection.sidecar
     from (
-        select usage_billing_inspect_file(source_file, known_size, known_checksum) as inspection
-        from (values
-            {%- for c in candidates %}
-            ({{ usage_billing.sql_string(c[0]) }}, cast({{ c[1] if c[1] is not none else 'null' }} as bigint),
-                {{ usage_billing.sql_string(c[2]) if c[2] is not none else 'cast(null as varchar)' }}){{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as candidates (source_file, known_size, known_checksum)
+        select unnest(usage_billing_inspect_files(
+            cast([{{ paths | join(', ') }}] as varchar[]),
+            cast([{{ sizes | join(', ') }}] as bigint[]),
+            cast([{{ checksums | join(', ') }}] as varchar[])
+        )) as inspection
     ) as inspected
     {%- endif %}
 {% endmacro %}

@@ -111,6 +111,29 @@ def _open_lines_source(path: str):
     return open(path, "rb")
 
 
+def _decompressed_chunks(path: str) -> Iterator[bytes]:
+    """The file's bytes, decompressed when it is gzip (every member of a multi-member file), in chunks.
+    zlib directly: faster than the gzip module, and it checks each member's CRC and length. Raises
+    EOFError for a stream that ends early and zlib.error for a damaged one."""
+    with open(path, "rb") as f:
+        if not path.lower().endswith(".gz"):
+            while chunk := f.read(CHUNK_BYTES):
+                yield chunk
+            return
+        inflater, fed = zlib.decompressobj(wbits=31), False
+        while compressed := f.read(CHUNK_BYTES // 4):
+            while compressed:
+                fed = True
+                if out := inflater.decompress(compressed):
+                    yield out
+                if not inflater.eof:
+                    break
+                compressed = inflater.unused_data  # the next member, if any
+                inflater, fed = zlib.decompressobj(wbits=31), False
+        if fed and not inflater.eof:
+            raise EOFError("the gzip stream ends before its end marker")
+
+
 class _LineProblems:
     """What DuckDB's CSV reader could not take, found chunk by chunk without splitting lines."""
 
@@ -123,8 +146,10 @@ class _LineProblems:
         self.pending_cr = False
         self.lf = 0  # line feeds, and those of them after a carriage return
         self.crlf = 0
+        self.fresh = True  # nothing fed yet
 
     def feed(self, chunk: bytes) -> None:
+        self.fresh = False
         if not self.invalid_utf8 and not chunk.isascii():
             try:
                 self.decoder.decode(chunk)
@@ -220,15 +245,12 @@ def inspect_file(path: str, sidecar_dir: str, known: tuple[int, str | None] | No
         return _reject(path, size, "not_gzip", "named .gz but not gzip-compressed")
     problems = _LineProblems()
     try:
-        with _open_lines_source(path) as f:
-            first = True
-            while chunk := f.read(CHUNK_BYTES):
-                if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
-                    return _reject(
-                        path, size, "unsupported_encoding", "UTF-16 byte order mark: events must be UTF-8"
-                    )
-                first = False
-                problems.feed(chunk)
+        for chunk in _decompressed_chunks(path):
+            if problems.fresh and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+                return _reject(
+                    path, size, "unsupported_encoding", "UTF-16 byte order mark: events must be UTF-8"
+                )
+            problems.feed(chunk)
         problems.finish()
     except EOFError as e:
         return _reject(path, size, "truncated_gzip", f"the gzip stream ends early ({e})")

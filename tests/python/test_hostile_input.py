@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -163,6 +164,12 @@ def _file_kinds() -> dict[str, tuple[bytes | None, dict]]:
         }
     )
     good_parquet = _parquet(ts_table)
+
+    def typed(ids: list[str], **columns) -> bytes:
+        n = len(ids)
+        base = {"event_id": ids, "account_id": ["acct_0001"] * n, "timestamp": [TS] * n}
+        return _parquet(pa.table({**base, **columns}))
+
     three = {"read": 3, "valid": 3, "quarantined": 0}
     return {
         "plain.ndjson": (ok3("plain"), three),
@@ -204,6 +211,66 @@ def _file_kinds() -> dict[str, tuple[bytes | None, dict]]:
         "float_units_nan.parquet": (
             _parquet(nan_table),
             {"read": 3, "valid": 2, "quarantined": 1, "kept": ["pq-nan-1", "pq-nan-3"]},
+        ),
+        # Parquet column types at the edges: each row is read, or quarantined with a reason.
+        "binary_event_id.parquet": (
+            _parquet(
+                pa.table(
+                    {
+                        "event_id": pa.array([b"bin-1", b"bin-2"], pa.binary()),
+                        "account_id": ["acct_0001"] * 2,
+                        "timestamp": [TS] * 2,
+                    }
+                )
+            ),
+            {"read": 2, "valid": 2, "quarantined": 0, "kept": ["bin-1", "bin-2"]},
+        ),
+        "struct_units.parquet": (
+            typed(["su-1"], units=pa.array([{"v": 1}])),
+            {"read": 1, "valid": 0, "quarantined": 1, "reasons": ["invalid_units"]},
+        ),
+        "date_timestamp.parquet": (
+            typed(["dt-1"], timestamp=pa.array([datetime(2026, 1, 5).date()], pa.date32())),
+            {"read": 1, "valid": 0, "quarantined": 1, "reasons": ["invalid_timestamp"]},
+        ),
+        "epoch_timestamp.parquet": (
+            typed(["ep-1"], timestamp=pa.array([1767607200], pa.int64())),
+            {"read": 1, "valid": 0, "quarantined": 1, "reasons": ["invalid_timestamp"]},
+        ),
+        "nanosecond_timestamp.parquet": (
+            typed(["ns-1"], timestamp=pa.array([datetime(2026, 1, 5, 10)], pa.timestamp("ns"))),
+            {"read": 1, "valid": 1, "quarantined": 0, "kept": ["ns-1"]},
+        ),
+        "decimal_units.parquet": (
+            typed(
+                ["dec-1", "dec-2"],
+                units=pa.array([Decimal("1.5"), Decimal("99999999999999999.5")], pa.decimal128(38, 20)),
+            ),
+            {"read": 2, "valid": 1, "quarantined": 1, "kept": ["dec-1"], "reasons": ["units_out_of_range"]},
+        ),
+        "uint64_units.parquet": (
+            typed(["u64-1"], units=pa.array([2**64 - 1], pa.uint64())),
+            {"read": 1, "valid": 0, "quarantined": 1, "reasons": ["units_out_of_range"]},
+        ),
+        "float_inf_units.parquet": (
+            typed(["inf-1", "inf-2"], units=pa.array([float("inf"), 1e-12])),
+            {"read": 2, "valid": 0, "quarantined": 2, "reasons": ["invalid_units", "units_too_precise"]},
+        ),
+        "dictionary_account.parquet": (
+            typed(["dict-1"], account_id=pa.array(["acct_0001"]).dictionary_encode()),
+            {"read": 1, "valid": 1, "quarantined": 0, "kept": ["dict-1"]},
+        ),
+        "nested_metadata.parquet": (
+            typed(
+                ["nest-1"],
+                properties=pa.array([[1, 2]]),
+                metadata=pa.array([{"endpoint": "/v1/x", "status": 404}]),
+            ),
+            {"read": 1, "valid": 1, "quarantined": 0, "kept": ["nest-1"]},
+        ),
+        "no_rows.parquet": (
+            _parquet(pa.table({"event_id": pa.array([], pa.string())})),
+            {"read": 0, "valid": 0, "quarantined": 0},
         ),
         "notes.json": (b'{"not": "events"}', {"unsupported": True}),
         "archive.gz": (gzip.compress(b"x"), {"unsupported": True}),
@@ -297,6 +364,9 @@ def test_hostile_corpus_is_quarantined_or_rejected_and_every_file_reconciles(war
             for eid in expected.get("kept", []):
                 if eid not in kept:
                     problems.append(f"{name}: valid event {eid} not among the kept events")
+            reasons = sorted(r for (f, _), r in quarantined.items() if f == name)
+            if "reasons" in expected and reasons != sorted(expected["reasons"]):
+                problems.append(f"{name}: quarantined as {reasons}, expected {expected['reasons']}")
     assert not problems, "\n".join(problems)
 
     # The hex escapes keep an invalid line's bytes readable.
