@@ -141,6 +141,10 @@ def mentions_disk_full(texts: Iterable[str]) -> bool:
     return any(sign in text.lower() for text in texts for sign in DISK_FULL_SIGNS)
 
 
+def is_disk_full(error: OSError) -> bool:
+    return error.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @dataclass
 class BuildBackup:
     """A copy of the warehouse file (and its WAL) beside it, taken before a build."""
@@ -186,10 +190,6 @@ class BuildBackup:
             return None
         self.restore()
         return disk_full_message(self.db_path)
-
-
-def is_disk_full(error: OSError) -> bool:
-    return error.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def failure_texts(result) -> list[str]:

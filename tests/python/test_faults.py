@@ -98,18 +98,21 @@ def sha256(path: Path) -> str:
 
 
 def process_group_members(pgid: int) -> list[str]:
-    """Live (not zombie) processes of a process group, from /proc."""
+    """Processes of a process group that may still hold files open, from /proc. A killed process's main
+    thread turns zombie before its other threads have exited and closed its files (DuckDB's lock among
+    them), so a zombie counts until it is the last of its threads."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+            threads = len(list((entry / "task").iterdir()))
         except OSError:
             continue
-        state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-        if int(pgrp) == pgid and state != "Z":
-            members.append(f"{entry.name} {stat.split(' ', 2)[1]}")
+        if int(pgrp) == pgid and (state != "Z" or threads > 1):
+            members.append(f"{entry.name} {stat.split(' ', 2)[1]} {state} ({threads} threads)")
     return members
 
 
@@ -318,7 +321,7 @@ def test_full_disk_fails_plainly_and_changes_nothing(
         shutil.copyfile(january, scene.db_path)  # the first build fits, with 1 MiB to spare
         digest = sha256(scene.db_path)
 
-        # 1. Clearly too small: it needs a copy of the warehouse (15 MiB) and more. Refused, nothing touched.
+        # 1. Clearly too small: a copy of the warehouse alone needs ten times the room. Refused, untouched.
         _, output = scene.run(BUILD, expect=1)
         assert last_line(output).startswith(f"build refused: the device holding {scene.db_path} has ")
         assert last_line(output).endswith("free space and run again: nothing was changed")
