@@ -96,25 +96,6 @@ def _report_failure(result, what: str, elapsed: float) -> int:
     return 1
 
 
-def _disk_backup(args: argparse.Namespace):
-    """Refuse a build the warehouse's device clearly has no room for; else copy the warehouse beside itself
-    (orchestration/disk.py). None, after saying why, when the build must not start."""
-    from orchestration import disk
-    from orchestration.project import duckdb_path
-
-    refused = disk.check_free_space(duckdb_path(), full_refresh=bool(args.full_refresh))
-    if refused:
-        sys.stderr.write(refused + "\n")
-        return None
-    try:
-        return disk.BuildBackup.take(duckdb_path())
-    except OSError as e:
-        if not disk.is_disk_full(e):
-            raise
-        sys.stderr.write(disk.disk_full_message(duckdb_path()) + "\n")
-        return None
-
-
 def _check_months(months: list[str]) -> bool:
     from orchestration.partitions import first_month, unknown_months
 
@@ -194,9 +175,6 @@ def cmd_build(args: argparse.Namespace) -> int:
     from orchestration.project import duckdb_path
 
     duckdb_path().parent.mkdir(parents=True, exist_ok=True)
-    backup = _disk_backup(args)  # issue 19: room for the build, and a copy to fall back on if the disk fills
-    if backup is None:
-        return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
         "ops": {
@@ -206,23 +184,18 @@ def cmd_build(args: argparse.Namespace) -> int:
         },
     }
     started = time.monotonic()
-    try:
-        result = defs.resolve_job_def("build_job").execute_in_process(
-            run_config=run_config, instance=_instance(), raise_on_error=False
-        )
-    except BaseException:
-        backup.discard()
-        raise
+    result = defs.resolve_job_def("build_job").execute_in_process(
+        run_config=run_config, instance=_instance(), raise_on_error=False
+    )
     elapsed = time.monotonic() - started
     if not result.success:
-        from orchestration.disk import failure_texts
+        from orchestration.disk import disk_line, failure_texts
 
         code = _report_failure(result, "build", elapsed)
-        disk_full = backup.restore_if_disk_full(failure_texts(result))
-        if disk_full:
-            sys.stderr.write(disk_full + "\n")  # the last line printed: what happened and what to do
+        line = disk_line(failure_texts(result))
+        if line:
+            sys.stderr.write(line + "\n")  # the last line printed: what happened and what to do
         return code
-    backup.discard()
     print(f"build finished in {elapsed:.1f}s (run {result.run_id})")
     if not args.quiet:
         # The dbt asset has closed dbt-duckdb's connection (release_dbt_duckdb_connections),

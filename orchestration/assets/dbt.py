@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from orchestration import disk
 from orchestration.observe import (
     md_table,
     quarantine_reasons,
@@ -142,6 +143,9 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
+    db_path = duckdb_path()
+    if duckdb_target:
+        make_room(db_path, config)
     held: list[dg.Output] = []
     failure: Exception | None = None
     invocation = dbt.cli(args, context=context)
@@ -168,7 +172,14 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
-    db_path = duckdb_path()
+    if (
+        failure is not None
+        and duckdb_target
+        and disk.mentions_disk_full([str(failure), *dbt_errors(invocation)])
+    ):
+        # The build's changes are in DuckDB's log only (macros/checkpoints.sql): drop them, report none.
+        disk.undo_build(db_path)
+        raise dg.Failure(description=disk.disk_full_message(db_path)) from failure
     held = in_topological_order(held, invocation.manifest)
     uids = [e.metadata["unique_id"].value for e in held]
     counts = table_row_counts(db_path, uids, invocation.manifest) if duckdb_target else {}
@@ -185,6 +196,30 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         yield event.with_metadata(metadata)
     if failure is not None:
         raise failure
+
+
+def make_room(db_path, config: DbtBuildConfig) -> None:
+    """Before a DuckDB build: refuse it when the disk clearly lacks the room, and checkpoint what earlier
+    commands left in the warehouse's log, so that the log the build writes holds its changes only
+    (orchestration/disk.py). Nothing is changed when either fails."""
+    refused = disk.check_free_space(db_path, full_refresh=config.full_refresh)
+    if refused:
+        raise dg.Failure(description=refused)
+    try:
+        disk.checkpoint(db_path)
+    except Exception as e:
+        if disk.mentions_disk_full([str(e)]):
+            raise dg.Failure(description=disk.disk_full_message(db_path, changed=False)) from e
+        raise
+
+
+def dbt_errors(invocation) -> list[str]:
+    """The messages of the nodes that failed, from dbt's run_results.json (none if dbt wrote none)."""
+    try:
+        results = invocation.get_artifact("run_results.json").get("results", [])
+    except Exception:  # dbt stopped before writing it
+        return []
+    return [r.get("message") or "" for r in results if r.get("status") in ("error", "fail")]
 
 
 def table_row_counts(db_path, unique_ids: list[str], manifest: Mapping[str, Any]) -> dict[str, int]:
