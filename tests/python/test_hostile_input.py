@@ -383,6 +383,10 @@ def test_hostile_corpus_is_quarantined_or_rejected_and_every_file_reconciles(war
 
 @pytest.mark.parametrize("rounds", [3])
 def test_rejected_file_is_retried_only_when_its_bytes_change(warehouse, rounds: int) -> None:
+    import dagster as dg
+
+    from orchestration.checks import event_files_rejected
+
     gz = gzip.compress(b"\n".join(_event(f"retry-{i}") for i in range(50)) + b"\n")
     warehouse.write_events("good.ndjson", [json.loads(_event("first"))])
     damaged = warehouse.events_dir / "late.ndjson.gz"
@@ -390,6 +394,10 @@ def test_rejected_file_is_retried_only_when_its_bytes_change(warehouse, rounds: 
     warehouse.build()
     checks = "select status, reason from staging.stg_raw_events__event_files where source_file like '%late.ndjson.gz'"
     assert warehouse.query(checks) == [("rejected", "truncated_gzip")]
+    # The asset check is red (an error) while the damaged file is not loaded.
+    red = event_files_rejected()
+    assert (red.passed, red.severity) == (False, dg.AssetCheckSeverity.ERROR)
+    assert red.metadata["damaged_files"].value == 1
     # The same bytes: not checked again, still listed, nothing of it loaded.
     for _ in range(rounds - 2):
         warehouse.build()
@@ -400,6 +408,7 @@ def test_rejected_file_is_retried_only_when_its_bytes_change(warehouse, rounds: 
     warehouse.build()
     assert sorted(warehouse.query(checks)) == [("ok", None), ("rejected", "truncated_gzip")]
     assert warehouse.query("select count(*) from marts.event_files_rejected") == [(0,)]
+    assert event_files_rejected().passed
     assert warehouse.query(
         "select rows_read, rows_valid from marts.event_reconciliation where source_file like '%late.ndjson.gz'"
     ) == [(50, 50)]
