@@ -137,15 +137,15 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         threads = dbt_threads()
         args += ["--threads", str(threads)]
         context.log.info(f"dbt build with {threads} thread(s)")
+    db_path = duckdb_path()
+    if duckdb_target:
+        make_room(db_path, config)
     # dbt must only ever see a catalog path inside the project (see stage_catalog).
     user_catalog = os.environ.get("USAGE_BILLING_CATALOG")
     staged = stage_catalog()
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
-    db_path = duckdb_path()
-    if duckdb_target:
-        make_room(db_path, config)
     held: list[dg.Output] = []
     failure: Exception | None = None
     invocation = dbt.cli(args, context=context)
