@@ -354,6 +354,6 @@ def test_full_disk_fails_plainly_and_changes_nothing(
         scene.run(BUILD)
         assert differences(snapshot(scene.states["second batch built"]), snapshot(scene.db_path)) == []
         with capsys.disabled():
-            print(f"[faults] full disk: refused, then failed and put back, then built ({need})", flush=True)
+            print(f"[faults] full disk: refused, then failed and undone, then built ({need})", flush=True)
     finally:
         subprocess.run(["umount", str(db_dir)], check=True)
