@@ -120,7 +120,7 @@
 {% endmacro %}
 
 {#- A path as a DuckDB file argument that names that file only: DuckDB expands glob characters in
-    file arguments, so *, ? and [ each go in a character class (intake.duckdb_literal_path). -#}
+    file arguments, so *, ? and [ each go in a character class. -#}
 {% macro duckdb_file(path) -%}
     {{ usage_billing.sql_string(modules.re.sub('([*?\\[])', '[\\1]', path)) }}
 {%- endmacro %}

@@ -80,10 +80,6 @@ class SpaceNeeded:
     files: int
     event_bytes: int
 
-    @property
-    def total(self) -> int:
-        return self.growth
-
 
 def space_needed(db_path: Path, *, full_refresh: bool = False) -> SpaceNeeded:
     files, event_bytes = event_bytes_to_load(db_path, full_refresh)
@@ -94,11 +90,11 @@ def check_free_space(db_path: Path, *, full_refresh: bool = False) -> str | None
     """None if the build may start; else the one-line reason it may not (nothing has been touched)."""
     need = space_needed(db_path, full_refresh=full_refresh)
     free = free_bytes(db_path)
-    if free >= need.total:
+    if free >= need.growth:
         return None
     return (
         f"build refused: the device holding {db_path} has {size_text(free)} free and this build needs at "
-        f"least {size_text(need.total)} for {need.files} event file(s) of {size_text(need.event_bytes)}; "
+        f"least {size_text(need.growth)} for {need.files} event file(s) of {size_text(need.event_bytes)}; "
         "free space and run again: nothing was changed"
     )
 

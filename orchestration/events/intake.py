@@ -30,7 +30,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-EVENT_SUFFIXES = (".ndjson", ".jsonl", ".ndjson.gz", ".jsonl.gz", ".parquet")
 # Longer lines are quarantined as line_too_long (DuckDB's CSV reader stops at 2 MB per line).
 MAX_LINE_BYTES = 1 << 20
 CHUNK_BYTES = 16 << 20
@@ -74,12 +73,6 @@ def list_files(pattern: str) -> list[str]:
 def list_event_files(pattern: str) -> list[str]:
     """The readable files the glob matches that are event files by their suffix."""
     return [p for p in list_files(pattern) if event_format(p) and os.path.isfile(p)]
-
-
-def duckdb_literal_path(path: str) -> str:
-    """A path as a DuckDB file argument that matches only that file: DuckDB expands glob characters
-    in every file argument, so ``*``, ``?`` and ``[`` are each put in a character class."""
-    return re.sub(r"([*?\[])", r"[\1]", path)
 
 
 @dataclass

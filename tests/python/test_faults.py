@@ -330,7 +330,7 @@ def test_full_disk_fails_plainly_and_changes_nothing(
         assert need.files == len(SECOND_BATCH)
 
         # 1. Clearly too small: half the check's lower bound free. Refused before anything is touched.
-        mount_tmpfs(db_dir, scene.db_path.stat().st_size + need.total // 2, remount=True)
+        mount_tmpfs(db_dir, scene.db_path.stat().st_size + need.growth // 2, remount=True)
         _, output = scene.run(BUILD, expect=1)
         assert last_line(output).startswith(f"build refused: the device holding {scene.db_path} has ")
         assert last_line(output).endswith("free space and run again: nothing was changed")
@@ -338,7 +338,7 @@ def test_full_disk_fails_plainly_and_changes_nothing(
         assert warehouse_files(db_dir) == ["warehouse.duckdb"]
 
         # 2. Room for the check's lower bound and 64 KiB more: the build starts and the disk fills.
-        mount_tmpfs(db_dir, scene.db_path.stat().st_size + need.total + 2**16, remount=True)
+        mount_tmpfs(db_dir, scene.db_path.stat().st_size + need.growth + 2**16, remount=True)
         _, output = scene.run(BUILD, expect=1)
         assert "No space left on device" in output, "the disk did not fill during the build"
         assert "build refused" not in output
