@@ -32,17 +32,16 @@
     {{ return(statements[0] if statements else '') }}
 {% endmacro %}
 
-{#- Incremental delete+insert (int_usage_events_deduplicated). dbt-spark offers merge only on Delta, Iceberg
-    or Hudi, and insert_overwrite without partitions replaces the whole table with the new rows. Without
-    those formats the same result is built in full: the rows of the table whose key is not in the new
-    batch, plus the batch, written to a side table first (Spark cannot overwrite a table that the query
-    reads), then swapped in. Correct, and a full rewrite of the table per run. -#}
-{#- These two replace dbt-spark's macros of the same name (the root project's take precedence); the
-    strategies the project uses are append (staging) and delete+insert (dedupe). -#}
+{#- Incremental strategies. dbt-spark offers merge only on Delta, Iceberg or Hudi, and insert_overwrite
+    without partitions replaces the whole table with the new rows. Without those formats delete+insert
+    (the dedupe) and the rollups' strategies (macros/rollups.sql) rewrite the table as its kept rows plus
+    the new ones (usage_billing.replace_rows). Correct, and a full rewrite of the table per run. -#}
+{#- These two replace dbt-spark's macros of the same name (the root project's take precedence). -#}
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
-    {%- if raw_strategy not in ['append', 'insert_overwrite', 'delete+insert'] -%}
-        {{ exceptions.raise_compiler_error('usage_billing on Spark supports the incremental strategies append, '
-            ~ 'insert_overwrite and delete+insert (without Delta or Iceberg), not ' ~ raw_strategy) }}
+    {%- set supported = ['append', 'insert_overwrite', 'delete+insert', 'rollup_upsert', 'replace_changed_periods'] -%}
+    {%- if raw_strategy not in supported -%}
+        {{ exceptions.raise_compiler_error('usage_billing on Spark supports the incremental strategies '
+            ~ supported | join(', ') ~ ' (without Delta or Iceberg), not ' ~ raw_strategy) }}
     {%- endif -%}
     {{ return(raw_strategy) }}
 {% endmacro %}
@@ -53,25 +52,24 @@
     {%- elif strategy == 'insert_overwrite' -%}
         {{ return(get_insert_overwrite_sql(source, target, existing)) }}
     {%- endif -%}
+    {%- set arg_dict = {
+        'target_relation': target, 'temp_relation': source, 'unique_key': unique_key,
+        'dest_columns': adapter.get_columns_in_relation(target),
+    } -%}
+    {%- if strategy == 'rollup_upsert' -%}
+        {{ return(usage_billing.get_incremental_rollup_upsert_sql(arg_dict)) }}
+    {%- elif strategy == 'replace_changed_periods' -%}
+        {{ return(usage_billing.get_incremental_replace_changed_periods_sql(arg_dict)) }}
+    {%- endif -%}
     {%- if unique_key is none -%}
         {{ exceptions.raise_compiler_error('delete+insert needs a unique_key') }}
     {%- endif -%}
     {%- set keys = [unique_key] if unique_key is string else unique_key -%}
-    {%- set side = target.incorporate(path={'identifier': target.identifier ~ '__dbt_delete_insert'}) -%}
-    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='name') | list -%}
-    {%- do run_query('drop table if exists ' ~ side) -%}
-    {%- call statement('delete_insert_side_table') -%}
-        create table {{ side }} using parquet as
-        select {{ columns | join(', ') }} from {{ target }} as existing_rows
-        where not exists (
+    {%- set replaced -%}
+        exists (
             select 1 from {{ source }} as new_rows
             where {% for k in keys %}new_rows.{{ k }} = existing_rows.{{ k }}{{ ' and ' if not loop.last }}{% endfor %}
         )
-        union all
-        select {{ columns | join(', ') }} from {{ source }}
-    {%- endcall -%}
-    {%- call statement('delete_insert_swap') -%}
-        insert overwrite table {{ target }} select {{ columns | join(', ') }} from {{ side }}
-    {%- endcall -%}
-    {{ return('drop table if exists ' ~ side) }}
+    {%- endset -%}
+    {{ return(usage_billing.replace_rows(target, source, arg_dict['dest_columns'] | map(attribute='name') | list, replaced, 'true')) }}
 {% endmacro %}

@@ -2,6 +2,8 @@
     timestamp wins, ties go to the smaller (source file path, line number), so the result does
     not depend on the order files were loaded in. Incremental: only ids that appear in rows loaded
     since the last run are re-decided, against all their copies (delete+insert by event_id). -#}
+-- depends_on: {{ ref('int_usage_events_superseded') }}
+{#- (int_usage_events_superseded logs the versions this run replaces, before it replaces them.) -#}
 {{
     config(
         materialized='incremental',

@@ -1,13 +1,22 @@
 {#- Each matched price's P3 quantity in its plan segment at the end of every usage day, and before it
     (previous_quantity): sum, count or max of the segment's billable usage so far, or the number of distinct
     values of a unique_count meter first seen so far. usage_alerts finds from it the day a quantity
-    threshold was reached (int_usage_thresholds_reached) and prices spend day by day. -#}
+    threshold was reached (int_usage_thresholds_reached) and prices spend day by day.
+    Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
+{{
+    config(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy='replace_changed_periods',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark() }}",
+    )
+}}
 with
 
 matched_usage as (
 
     select * from {{ ref('int_usage_prices_matched') }}
-    where price_id is not null
+    where price_id is not null and {{ usage_billing.in_changed_periods('int_usage_prices_matched') }}
 
 ),
 
@@ -21,6 +30,7 @@ meters as (
 first_seen_values as (
 
     select * from {{ ref('int_usage_values_first_seen') }}
+    where {{ usage_billing.in_changed_periods() }}
 
 ),
 

@@ -1,14 +1,23 @@
 {%- do ref('int_catalog_errors') -%}  {#- never price on a broken catalog -#}
+{{
+    config(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy='replace_changed_periods',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark() }}",
+    )
+}}
 {#- Billable usage of non-test accounts matched to the price that bills it (P4), or to the E5
     reason it is not billed: unknown_account, unknown_meter, outside_plan, no_price, in that order.
     P4: in the plan in force on the usage day, an exact endpoint beats the longest prefix pattern
-    ending in '*', which beats a blank endpoint (a lone '*' counts as blank). -#}
+    ending in '*', which beats a blank endpoint (a lone '*' counts as blank).
+    Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
 with
 
 daily_usage as (
 
     select * from {{ ref('int_usage_daily') }}
-    where is_billable and not is_test_account
+    where is_billable and not is_test_account and {{ usage_billing.in_changed_periods('int_usage_daily') }}
 
 ),
 

@@ -1,12 +1,21 @@
 {#- Billable usage per account, period (from the account's anchor day, P1), meter and endpoint.
     Includes test and unknown accounts (anchor day 1 for unknown ones, §3a); units is the meter's
-    aggregation (sum, count, max or distinct values; unknown meters sum). -#}
+    aggregation (sum, count, max or distinct values; unknown meters sum).
+    Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
+{{
+    config(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy='replace_changed_periods',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark() }}",
+    )
+}}
 with
 
 daily_usage as (
 
     select * from {{ ref('int_usage_daily') }}
-    where is_billable
+    where is_billable and {{ usage_billing.in_changed_periods('int_usage_daily') }}
 
 ),
 

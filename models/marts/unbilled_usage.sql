@@ -1,10 +1,19 @@
-{#- E5: valid, billable usage of non-test accounts that no invoice carries, with the reason. -#}
+{#- E5: valid, billable usage of non-test accounts that no invoice carries, with the reason.
+    Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
+{{
+    config(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy='replace_changed_periods',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark() }}",
+    )
+}}
 with
 
 matched_usage as (
 
     select * from {{ ref('int_usage_prices_matched') }}
-    where unbilled_reason is not null
+    where unbilled_reason is not null and {{ usage_billing.in_changed_periods('int_usage_prices_matched') }}
 
 ),
 
