@@ -37,16 +37,31 @@
     {{ return(usage_billing.intermediate_relation(relation, 'rollup_watermarks')) }}
 {% endmacro %}
 
+{#- A watermark as a SQL timestamp literal, read when the model runs: the latest `column` of `relation`
+    (optionally among rows matching `where`), or the start of time when it has no row. A literal, not a
+    subquery, so that DuckDB skips the row groups of older loads (min/max per row group) instead of
+    comparing every row of the history. -#}
+{% macro loaded_through(relation, column, where=none) -%}
+    {%- if not execute -%}
+        {{ return(usage_billing.loaded_since_start()) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        'select cast(max(' ~ column ~ ') as ' ~ dbt.type_string() ~ ') from ' ~ relation
+        ~ (' where ' ~ where if where else '')
+    ) -%}
+    {%- set value = found.columns[0].values()[0] if found and found.rows | length > 0 else none -%}
+    {%- if value is none -%}
+        {{ return(usage_billing.loaded_since_start()) }}
+    {%- endif -%}
+    {{ return("cast('" ~ value ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
+{%- endmacro %}
+
 {#- SQL: the last load of int_usage_daily that the rollup `relation` absorbed; the start of time if it
     never recorded one (its watermark table is missing: every period is recomputed, which is correct). -#}
 {% macro rollup_absorbed_through(relation) -%}
     {%- set watermarks = usage_billing.rollup_watermarks(relation) -%}
     {%- if execute and adapter.get_relation(watermarks.database, watermarks.schema, watermarks.identifier) is not none -%}
-        (
-            select coalesce(max(absorbed_through), {{ usage_billing.loaded_since_start() }})
-            from {{ watermarks }}
-            where model_name = '{{ relation.identifier }}'
-        )
+        {{ usage_billing.loaded_through(watermarks, 'absorbed_through', "model_name = '" ~ relation.identifier ~ "'") }}
     {%- else -%}
         {{ usage_billing.loaded_since_start() }}
     {%- endif -%}

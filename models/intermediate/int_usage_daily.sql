@@ -41,18 +41,12 @@ meters as (
 ),
 
 {% if is_incremental() %}
-absorbed as (
-
-    select coalesce(max(last_loaded_at), {{ usage_billing.loaded_since_start() }}) as absorbed_through
-    from {{ this }}
-
-),
-
+{%- set absorbed_through = usage_billing.loaded_through(this, 'last_loaded_at') %}
 added_events as (
 
     select {{ event_columns | join(', ') }}, last_loaded_at
     from kept_events
-    where last_loaded_at > (select absorbed_through from absorbed)
+    where last_loaded_at > {{ absorbed_through }}
 
 ),
 
@@ -62,8 +56,8 @@ removed_events as (
     -- (read by name: the dedupe, this model's parent, runs after it, so dbt needs no ref to order them)
     from {{ usage_billing.intermediate_relation(this, 'int_usage_events_superseded') }}
     where
-        superseded_at > (select absorbed_through from absorbed)
-        and last_loaded_at <= (select absorbed_through from absorbed)
+        superseded_at > {{ absorbed_through }}
+        and last_loaded_at <= {{ absorbed_through }}
 
 ),
 

@@ -38,7 +38,7 @@ touched_event_ids as (
 
     select distinct event_id
     from staged_event_ids
-    where loaded_at > (select coalesce(max(last_loaded_at), cast('1900-01-01' as {{ dbt.type_timestamp() }})) from {{ this }})
+    where loaded_at > {{ usage_billing.loaded_through(this, 'last_loaded_at') }}
 
 ),
 

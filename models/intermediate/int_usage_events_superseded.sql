@@ -40,9 +40,7 @@ touching_copies as (
         event_id,
         max(loaded_at) as superseded_at
     from staged_event_ids
-    where loaded_at > (
-        select coalesce(max(last_loaded_at), {{ usage_billing.loaded_since_start() }}) from kept_events
-    )
+    where loaded_at > {{ usage_billing.loaded_through(deduplicated, 'last_loaded_at') }}
     group by event_id
 
 ),

@@ -2,12 +2,22 @@
     (E4) or not, with the account's billing period. Test and unknown accounts are included and
     flagged, so a dashboard can show all traffic and filter what is billed. units is the sum of
     units (a unique_count meter's distinct values do not add across days: use event_count or
-    fct_account_period_usage for those). -#}
+    fct_account_period_usage for those).
+    Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
+{{
+    config(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy='replace_changed_periods',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark() }}",
+    )
+}}
 with
 
 daily_usage as (
 
     select * from {{ ref('int_usage_daily') }}
+    where {{ usage_billing.in_changed_periods('int_usage_daily') }}
 
 ),
 
