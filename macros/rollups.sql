@@ -81,14 +81,32 @@
     {%- endif -%}
 {% endmacro %}
 
-{#- Post-hook of each period rollup: record what it absorbed. -#}
-{% macro record_rollup_watermark() %}
+{#- Post-hook of each rollup: record what it absorbed (the last load of its input, int_usage_daily or the
+    dedupe, which it has just read in full or in part). -#}
+{% macro record_rollup_watermark(input='int_usage_daily') %}
     insert into {{ usage_billing.rollup_watermarks(this) }}
     select
         '{{ this.identifier }}',
         coalesce(max(last_loaded_at), {{ usage_billing.loaded_since_start() }}),
         {{ usage_billing.run_started_timestamp() }}
-    from {{ usage_billing.intermediate_relation(this, 'int_usage_daily') }}
+    from {{ usage_billing.intermediate_relation(this, input) }}
+{% endmacro %}
+
+{#- SQL: the event ids the dedupe re-decided since the rollup `relation` last ran. -#}
+{% macro redecided_event_ids(relation) -%}
+    select redecided.event_id
+    from {{ usage_billing.intermediate_relation(relation, 'int_usage_events_deduplicated') }} as redecided
+    where redecided.last_loaded_at > {{ usage_billing.rollup_absorbed_through(relation) }}
+{%- endmacro %}
+
+{#- Strategy replace_redecided_events (event_conflicts): the rows of the events the dedupe re-decided since
+    the last run are deleted and the model's rows (recomputed for exactly those events) inserted. -#}
+{% macro get_incremental_replace_redecided_events_sql(arg_dict) %}
+    {%- set target = arg_dict['target_relation'] -%}
+    {{ return(usage_billing.replace_rows(
+        target, arg_dict['temp_relation'], arg_dict['dest_columns'] | map(attribute='name') | list,
+        'existing_rows.event_id in (' ~ usage_billing.redecided_event_ids(target) ~ ')', 'true'
+    )) }}
 {% endmacro %}
 
 {#- SQL: the (account_id, period_start) pairs whose daily usage changed since `since` (a SQL timestamp):

@@ -38,7 +38,10 @@
     the new ones (usage_billing.replace_rows). Correct, and a full rewrite of the table per run. -#}
 {#- These two replace dbt-spark's macros of the same name (the root project's take precedence). -#}
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
-    {%- set supported = ['append', 'insert_overwrite', 'delete+insert', 'rollup_upsert', 'replace_changed_periods'] -%}
+    {%- set supported = [
+        'append', 'insert_overwrite', 'delete+insert', 'rollup_upsert', 'replace_changed_periods',
+        'replace_redecided_events',
+    ] -%}
     {%- if raw_strategy not in supported -%}
         {{ exceptions.raise_compiler_error('usage_billing on Spark supports the incremental strategies '
             ~ supported | join(', ') ~ ' (without Delta or Iceberg), not ' ~ raw_strategy) }}
@@ -60,6 +63,8 @@
         {{ return(usage_billing.get_incremental_rollup_upsert_sql(arg_dict)) }}
     {%- elif strategy == 'replace_changed_periods' -%}
         {{ return(usage_billing.get_incremental_replace_changed_periods_sql(arg_dict)) }}
+    {%- elif strategy == 'replace_redecided_events' -%}
+        {{ return(usage_billing.get_incremental_replace_redecided_events_sql(arg_dict)) }}
     {%- endif -%}
     {%- if unique_key is none -%}
         {{ exceptions.raise_compiler_error('delete+insert needs a unique_key') }}

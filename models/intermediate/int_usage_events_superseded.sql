@@ -74,6 +74,7 @@ superseded_versions as (
         kept_events.units,
         kept_events.event_at,
         kept_events.properties,
+        kept_events.source_file,
         {% if dedupe_exists and not should_full_refresh() -%}
         kept_events.last_loaded_at,
         {%- else -%}

@@ -1,7 +1,16 @@
 {#- E2 conflicts made visible: each duplicate whose normalised content (account, meter, units, UTC
     timestamp, endpoint, status) differs from the kept copy, next to the copy that was billed.
     A table (the marts' default): its three data tests read it in every build, and as a view each of
-    them ran the join of all staged lines to the kept events again (three joins instead of one). -#}
+    them ran the join of all staged lines to the kept events again (three joins instead of one).
+    Incremental: a run recomputes the events the dedupe re-decided since the last one (macros/rollups.sql). -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='replace_redecided_events',
+        on_schema_change='fail',
+        post_hook="{{ usage_billing.record_rollup_watermark('int_usage_events_deduplicated') }}",
+    )
+}}
 
 with
 
@@ -17,7 +26,11 @@ kept_events as (
     -- Every kept event that has other copies, not only those the dedupe counted conflicts for: the
     -- listing is then derived apart from conflict_count, and assert_event_conflicts_match_dedupe compares them.
     select * from {{ ref('int_usage_events_deduplicated') }}
-    where duplicate_count > 0
+    where
+        duplicate_count > 0
+        {%- if is_incremental() %}
+        and last_loaded_at > {{ usage_billing.rollup_absorbed_through(this) }}
+        {%- endif %}
 
 ),
 

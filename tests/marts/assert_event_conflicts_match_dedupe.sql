@@ -3,7 +3,7 @@
 -- conflicting copies (conflict_count), and no line of an event the dedupe found no conflict for.
 -- The two are derived apart: the dedupe compares each id's copies among themselves, event_conflicts joins the
 -- staged lines of every event that has duplicates back to its kept copy (and event_reconciliation counts
--- its rows_conflict from event_conflicts).
+-- its rows_conflict from event_conflicts). In a build: the events this run re-decided (macros/check_scope.sql).
 with
 
 listed as (
@@ -12,6 +12,7 @@ listed as (
         event_id,
         count(*) as conflict_rows
     from {{ ref('event_conflicts') }}
+    where event_id in (select event_id from {{ ref('int_usage_events_deduplicated') }} where {{ usage_billing.loaded_in_this_run('last_loaded_at') }})
     group by event_id
 
 ),
@@ -22,7 +23,7 @@ counted as (
         event_id,
         conflict_count as conflict_rows
     from {{ ref('int_usage_events_deduplicated') }}
-    where conflict_count > 0
+    where conflict_count > 0 and {{ usage_billing.loaded_in_this_run('last_loaded_at') }}
 
 )
 
