@@ -1,20 +1,31 @@
-"""Benchmark of the project's build against its two yardsticks, on the same generated files.
+"""Benchmark of the project's build against its three yardsticks, on the same generated files, at one
+history size (`--events N`) or along a history curve (`--history 1000000,10000000,30000000`).
 
-Steps, in one run:
-  1. generate N events with the project's generator (NDJSON, gzip NDJSON or Parquet);
-  2. the column-scan floor and the hand-written single DuckDB query (benchmarks/queries.py);
-  3. fixed start-up: `usage-billing build` over an events folder holding one empty file, into a fresh warehouse
-     (Dagster, dbt parse and every dbt node on no rows: what a build costs whatever the volume),
-     the median of three runs;
-  4. the full build (`usage-billing build`, through Dagster, as users run it);
-  5. a rebuild with no new file, and an incremental build after adding 1 % new events in a new file.
-Each step's wall time and the peak RSS of its largest process are measured apart
-(benchmarks/measure.py). For the full build, the rebuild and the incremental build, dbt's run_results.json
+Once per invocation: the empty start-up, `usage-billing build` over an events folder holding one empty
+file, into a fresh warehouse (Dagster, dbt parse and every dbt node on no rows: what any build costs,
+whatever the history), the median of three runs. Then for each history size:
+  1. N events with the project's generator (NDJSON, gzip NDJSON or Parquet), 3 months by default;
+  2. the yardsticks (benchmarks/queries.py): the column-scan floor, the hand-written query that parses
+     every line as text, and the lean typed query (benchmarks/lean_query.py), whose invoice totals are
+     then compared with the build's marts.fct_invoices;
+  3. the full build (`usage-billing build`, through Dagster, as users run it), then `usage-billing close`
+     of the first month (so that late events meet a closed period, as they do in production);
+  4. a no-op build (no new file);
+  5. the realistic increment: one new file of 20,000 events (the hour after the history's end, ~1 % late
+     events, half in the closed month, ~1 % exact re-sends, ~0.2 % re-sends with an earlier timestamp that
+     replace the kept copy; benchmarks/increment.py);
+  6. the old +1 % file: 1 % more events in new files spread over all the history's days.
+Each step's wall time and the peak RSS of its largest process are measured apart (benchmarks/measure.py);
+"beyond start-up" is a step's wall time minus the empty start-up. For the builds, dbt's run_results.json
 gives dbt's elapsed time, the sum of its nodes' own times and the slowest nodes.
-Prints a Markdown table and writes it to benchmarks/results-<events>-<format>.md. Not part of the tests.
+
+Output: `--events` writes benchmarks/results-<events>-<format>.md; `--history` writes one table per size,
+the summary and issue 18's targets (met or not) to benchmarks/results-history-<format>.md and the plot to
+docs/img/scaling-history.png (matplotlib: `pip install -e '.[bench]'`). Not part of the tests.
 
     .venv/bin/python -m benchmarks.build_benchmark --events 10000000
-    .venv/bin/python -m benchmarks.build_benchmark --events 100000000 --skip-yardsticks --memory-limit 4GB
+    .venv/bin/python -m benchmarks.build_benchmark --history 1000000,10000000,30000000
+    .venv/bin/python -m benchmarks.build_benchmark --history 100000000 --skip-yardsticks --memory-limit 4GB
 """
 
 from __future__ import annotations
@@ -67,195 +78,276 @@ def _dbt_run(since: float, count: int = 6) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--accounts", type=int, default=1000)
-    parser.add_argument("--months", type=int, default=3)
-    parser.add_argument(
-        "--files", type=int, default=None, help="Number of event files (default: generator's)"
-    )
-    parser.add_argument("--format", default="ndjson", choices=["ndjson", "ndjson.gz", "parquet"])
-    parser.add_argument(
-        "--workdir", default=None, help="Where to put events and warehouse (default: a temp dir)"
-    )
-    parser.add_argument("--reuse-events", action="store_true", help="Keep events already in --workdir")
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the build (e.g. 4GB)")
-    parser.add_argument("--skip-yardsticks", action="store_true", help="Do not run the floor and hand query")
-    parser.add_argument("--keep", action="store_true", help="Keep the work directory")
-    args = parser.parse_args(argv)
+def _month_add(day: dt.date, months: int) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, day.day)
 
-    from orchestration.events.generator import generate_events
 
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="usage-billing-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    events_dir, catalog_dir, empty_dir = work / "events", work / "catalog", work / "no-events"
-    empty_dir.mkdir(exist_ok=True)
-    # One empty event file: a location that never matched a file is an error (docs/operations.md).
-    (empty_dir / "empty.ndjson").touch()
-
-    gen_s = None
-    if not (args.reuse_events and events_dir.is_dir() and any(events_dir.iterdir())):
-        shutil.rmtree(events_dir, ignore_errors=True)
-        t0 = time.monotonic()
-        generate_events(
-            events_dir,
-            events=args.events,
-            accounts=args.accounts,
-            months=args.months,
-            seed=1,
-            fmt=args.format,
-            files=args.files,
-            catalog_dir=REPO_ROOT / "seeds",
-            write_catalog=catalog_dir,
-        )
-        gen_s = time.monotonic() - t0
-    # Freshly written event files are still being flushed to disk; finish that before timing anything.
-    os.sync()
-    for stale in work.glob("*.duckdb*"):
-        stale.unlink()
-    shutil.rmtree(work / "dagster_home", ignore_errors=True)
-    (work / "dagster_home").mkdir()
-
-    glob = str(events_dir) + "/**/*"
-    base_env = dict(os.environ)
-    base_env.update(
-        USAGE_BILLING_CATALOG=str(catalog_dir),
-        DAGSTER_HOME=str(work / "dagster_home"),
-    )
-    if args.memory_limit:
-        base_env["USAGE_BILLING_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
-    cli = [sys.executable, "-m", "orchestration.cli", "build", "--quiet", "--log-level", "WARNING"]
-    query_fmt = "parquet" if args.format == "parquet" else "ndjson"
-
-    # Every step reads the files from the page cache, the first one included.
-    for f in sorted(events_dir.rglob("*")):
+def _warm(folder: Path) -> None:
+    """Read every file once, so every step reads the events from the page cache, the first one included."""
+    os.sync()  # freshly written files are still being flushed to disk; finish that before timing anything
+    for f in sorted(folder.rglob("*")):
         if f.is_file():
             with f.open("rb") as fh:
                 while fh.read(1 << 24):
                     pass
 
-    rows: list[tuple[str, dict]] = []
-    if not args.skip_yardsticks:
-        for name, query in (
-            ("column-scan floor (DuckDB)", "floor"),
-            ("hand-written single DuckDB query", "hand"),
-        ):
-            cmd = [sys.executable, "-m", "benchmarks.queries", query, "--events", glob, "--format", query_fmt]
-            cmd += ["--catalog", str(catalog_dir)]
-            rows.append((name, _measure(cmd, base_env)))
 
-    fixed_env = dict(
-        base_env, USAGE_BILLING_EVENTS=str(empty_dir) + "/*", USAGE_BILLING_DUCKDB=str(work / "fixed.duckdb")
+def _compare_totals(warehouse: Path, lean_invoices: Path) -> dict:
+    """The lean query's invoices against the build's marts.fct_invoices, by account and period start."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        path = str(lean_invoices).replace("'", "''")
+        con.execute(f"create temp view lean as select * from read_parquet('{path}')")
+        joined = """
+            from marts.fct_invoices as build
+            full join lean
+                on build.account_id = lean.account_id and build.period_start = lean.period_start
+        """
+        same_money = (
+            "build.subtotal = lean.subtotal and build.credits_applied = lean.credits_applied "
+            "and build.total = lean.total"
+        )
+        invoices, same = con.execute(
+            f"select count(*), count(*) filter (where {same_money}) {joined}"
+        ).fetchone()
+        examples = con.execute(
+            f"""select coalesce(build.account_id, lean.account_id), coalesce(build.period_start, lean.period_start),
+                build.total, lean.total {joined} where not coalesce({same_money}, false) order by 1, 2 limit 5"""
+        ).fetchall()
+    finally:
+        con.close()
+    return {
+        "invoices": invoices,
+        "same": same,
+        "differ": invoices - same,
+        "examples": [f"{a} {p}: build {b}, lean {q}" for a, p, b, q in examples],
+    }
+
+
+def _startup(work: Path, base_env: dict, cli: list[str]) -> dict:
+    """The empty start-up, the median of three runs (every figure beyond start-up subtracts it)."""
+    empty_dir = work / "no-events"
+    empty_dir.mkdir(exist_ok=True)
+    # One empty event file: a location that never matched a file is an error (docs/operations.md).
+    (empty_dir / "empty.ndjson").touch()
+    shutil.rmtree(work / "dagster_home-startup", ignore_errors=True)
+    (work / "dagster_home-startup").mkdir()
+    env = dict(
+        base_env,
+        USAGE_BILLING_EVENTS=str(empty_dir) + "/*",
+        USAGE_BILLING_DUCKDB=str(work / "startup.duckdb"),
+        DAGSTER_HOME=str(work / "dagster_home-startup"),
     )
-    _measure(cli, fixed_env)  # the first run also parses the project for this environment
-    # Every figure "beyond fixed start-up" subtracts this one, so it is the median of three runs.
-    fixed_runs = []
+    _measure(cli, env)  # the first run also parses the project for this environment
+    runs = []
     for _ in range(3):
-        for stale in work.glob("fixed.duckdb*"):
+        for stale in work.glob("startup.duckdb*"):
             stale.unlink()
-        fixed_runs.append(_measure(cli, fixed_env))
-    fixed_runs.sort(key=lambda m: m["wall_s"])
-    fixed_walls = [m["wall_s"] for m in fixed_runs]
-    fixed = dict(fixed_runs[1], peak_rss_mb=max(m["peak_rss_mb"] for m in fixed_runs))
-    rows.append(("fixed start-up (Dagster + dbt, no events)", fixed))
+        runs.append(_measure(cli, env))
+    runs.sort(key=lambda m: m["wall_s"])
+    return dict(runs[1], peak_rss_mb=max(m["peak_rss_mb"] for m in runs), runs=[m["wall_s"] for m in runs])
 
-    env = dict(base_env, USAGE_BILLING_EVENTS=glob, USAGE_BILLING_DUCKDB=str(work / "warehouse.duckdb"))
-    # The manifest depends on these paths: parse once for them first, as for the fixed start-up.
+
+def _build(cli: list[str], env: dict) -> dict:
+    started = time.time()
+    measured = _measure(cli, env)
+    measured["dbt"] = _dbt_run(started)
+    return measured
+
+
+def run_point(events: int, args: argparse.Namespace, work: Path, base_env: dict, cli: list[str]) -> dict:
+    """One history size: generate (or reuse) its events, the yardsticks, then the builds in order."""
+    from orchestration.events.generator import generate_events
+
+    events_dir, catalog_dir = work / f"events-{events}", work / f"catalog-{events}"
+    start = dt.date.fromisoformat(args.start)
+    end = _month_add(start, args.months)
+    point: dict = {"events": events, "steps": {}}
+    if not (args.reuse_events and events_dir.is_dir() and any(events_dir.iterdir())):
+        shutil.rmtree(events_dir, ignore_errors=True)
+        t0 = time.monotonic()
+        generate_events(
+            events_dir,
+            events=events,
+            accounts=args.accounts,
+            months=args.months,
+            seed=1,
+            start=args.start,
+            fmt=args.format,
+            files=args.files,
+            catalog_dir=REPO_ROOT / "seeds",
+            write_catalog=catalog_dir,
+        )
+        point["generate_s"] = time.monotonic() - t0
+    history_files = sorted(f for f in events_dir.rglob("*") if f.is_file())
+    _warm(events_dir)
+
+    glob = str(events_dir) + "/**/*"
+    warehouse, home = work / f"warehouse-{events}.duckdb", work / f"dagster_home-{events}"
+    for stale in work.glob(f"warehouse-{events}.duckdb*"):
+        stale.unlink()
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir()
+    env = dict(
+        base_env,
+        USAGE_BILLING_EVENTS=glob,
+        USAGE_BILLING_DUCKDB=str(warehouse),
+        USAGE_BILLING_CATALOG=str(catalog_dir),
+        DAGSTER_HOME=str(home),
+    )
+    steps = point["steps"]
+    query_fmt = "parquet" if args.format == "parquet" else "ndjson"
+    lean_out = work / f"lean-{events}.parquet"
+    yardsticks = ("lean",) if args.skip_yardsticks else ("floor", "hand", "lean")
+    for query in yardsticks:
+        cmd = [sys.executable, "-m", "benchmarks.queries", query, "--events", glob, "--format", query_fmt]
+        cmd += ["--catalog", str(catalog_dir)] + (["--out", str(lean_out)] if query == "lean" else [])
+        steps[query] = _measure(cmd, env)
+        steps[query]["query_s"] = json.loads(steps[query]["stdout"][-1])["seconds"]
+
+    # The manifest depends on these paths: parse once for them first, as for the empty start-up.
     prepare = "from orchestration.cli import _prepare_dbt; _prepare_dbt()"
-    subprocess.run([sys.executable, "-c", prepare], env=env, cwd=REPO_ROOT, check=True)
-    started = time.time()
-    full = _measure(cli, env)
-    dbt_full = _dbt_run(started)
-    rows.append(("full build (`usage-billing build`)", full))
-    started = time.time()
-    rows.append(("rebuild, no new file", _measure(cli, env)))
-    dbt_rebuild = _dbt_run(started)
+    subprocess.run([sys.executable, "-c", prepare], env=env, cwd=REPO_ROOT, check=False, capture_output=True)
+    steps["full"] = _build(cli, env)
+    point["totals"] = _compare_totals(warehouse, lean_out)
+    if args.months >= 2 and not args.no_close:
+        close = [sys.executable, "-m", "orchestration.cli", "close", "--period", f"{start:%Y-%m}", "--force"]
+        steps["close"] = _build(close + ["--log-level", "WARNING"], env)
+    steps["noop"] = _build(cli, env)
+
+    from benchmarks.increment import write_increment
+
+    hour_file = events_dir / "zz_increment_hour.ndjson"
+    point["increment_counts"] = write_increment(
+        history_files,
+        hour_file,
+        events=args.increment_events,
+        history_start=start,
+        history_end=end,
+        seed=3,
+    )
+    added = [hour_file]
+    os.sync()
+    steps["increment"] = _build(cli, env)
 
     extra_dir = work / "extra"
     shutil.rmtree(extra_dir, ignore_errors=True)
     generate_events(
         extra_dir,
-        events=max(args.events // 100, 1),
+        events=max(events // 100, 1),
         accounts=args.accounts,
-        months=1,
+        months=args.months,
         seed=2,
-        start=f"2026-{args.months:02d}-01",
+        start=args.start,
         fmt=args.format,
         catalog_dir=REPO_ROOT / "seeds",
     )
-    added = []
     for i, f in enumerate(sorted(extra_dir.iterdir())):
-        target = events_dir / f"zz_increment_{i}_{f.name}"
+        target = events_dir / f"zz_one_percent_{i}_{f.name}"
         f.rename(target)
         added.append(target)
     os.sync()
-    started = time.time()
-    rows.append(("incremental build, +1 % events in a new file", _measure(cli, env)))
-    dbt_incremental = _dbt_run(started)
+    steps["one_percent"] = _build(cli, env)
     for f in added:  # leave the events as generated, so --reuse-events compares like with like
         f.unlink()
+    if not args.keep:
+        for stale in work.glob(f"warehouse-{events}.duckdb*"):
+            stale.unlink()
+        if not args.reuse_events:
+            shutil.rmtree(events_dir, ignore_errors=True)
+    return point
 
-    measured = dict(rows)
-    fixed_s = measured["fixed start-up (Dagster + dbt, no events)"]["wall_s"]
-    full_s = full["wall_s"]
-    incr_s = measured["incremental build, +1 % events in a new file"]["wall_s"]
 
-    header = (
-        f"Benchmark {dt.date.today()}: {args.events:,} {args.format} events, {args.accounts} accounts, "
-        f"{args.months} months; {platform.machine()}, {os.cpu_count()} cores, "
+def _header(args: argparse.Namespace, base_env: dict, sizes: list[int]) -> str:
+    return (
+        f"Benchmark {dt.date.today()}: {', '.join(f'{n:,}' for n in sizes)} {args.format} events of history, "
+        f"{args.accounts} accounts, {args.months} months from {args.start}; realistic increment "
+        f"{args.increment_events:,} events; {platform.machine()}, {os.cpu_count()} cores, "
         f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
         f"Python {platform.python_version()}, duckdb {version('duckdb')}, dbt-core {version('dbt-core')}, "
-        f"dbt-duckdb {version('dbt-duckdb')}, dagster {version('dagster')}; "
-        f"DuckDB memory_limit {args.memory_limit or base_env.get('USAGE_BILLING_DUCKDB_MEMORY_LIMIT', '4GB (default)')}"
+        f"dbt-duckdb {version('dbt-duckdb')}, dagster {version('dagster')}; DuckDB memory_limit "
+        f"{args.memory_limit or base_env.get('USAGE_BILLING_DUCKDB_MEMORY_LIMIT', '4GB (default)')}"
     )
-    table = [header, ""]
-    if gen_s is not None:
-        table.append(f"Generating the events took {gen_s:.1f} s.")
-        table.append("")
-    table += [
-        "| step | wall time (s) | beyond fixed start-up (s) | peak RSS (MB) | events/s |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    for name, m in rows:
-        beyond = f"{m['wall_s'] - fixed_s:.1f}" if "build" in name and "fixed" not in name else ""
-        rate = f"{args.events / m['wall_s']:,.0f}" if name.startswith(("full", "column", "hand")) else ""
-        table.append(f"| {name} | {m['wall_s']:.1f} | {beyond} | {m['peak_rss_mb']:,.0f} | {rate} |")
-    table.append("")
-    ratios = []
-    if "column-scan floor (DuckDB)" in measured:
-        floor_s = measured["column-scan floor (DuckDB)"]["wall_s"]
-        hand_s = measured["hand-written single DuckDB query"]["wall_s"]
-        ratios += [
-            f"- full build / floor: {full_s / floor_s:.1f}×",
-            f"- full build / hand-written query: {full_s / hand_s:.1f}×; "
-            f"beyond fixed start-up: {(full_s - fixed_s) / hand_s:.1f}× (target 1.5×)",
-        ]
-    ratios += [
-        f"- incremental (+1 %) beyond fixed start-up: {incr_s - fixed_s:.1f} s = "
-        f"{100 * (incr_s - fixed_s) / (full_s - fixed_s):.1f} % of the full build beyond it (target ≤ 5 %)",
-        f"- fixed start-up: {fixed_s:.1f} s (target < 10 s; median of "
-        + ", ".join(f"{w:.1f}" for w in fixed_walls)
-        + " s)",
-    ]
-    table += ratios
-    for build, run in (
-        ("full build", dbt_full),
-        ("rebuild", dbt_rebuild),
-        ("incremental build", dbt_incremental),
-    ):
-        if run:
-            table += [
-                "",
-                f"dbt in the {build}: {run['elapsed_s']:.1f} s elapsed, its {run['nodes']} nodes' own times "
-                f"add up to {run['node_sum_s']:.1f} s; slowest (s): "
-                + ", ".join(f"{n} {t:.1f}" for n, t in run["slowest"]),
-            ]
-    text = "\n".join(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--events", type=int, default=None, help="One history size (default 1,000,000)")
+    size.add_argument("--history", default=None, help="Comma list of history sizes: the history curve")
+    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--months", type=int, default=3)
+    parser.add_argument("--start", default="2026-01-01", help="First day of the history")
+    parser.add_argument(
+        "--files", type=int, default=None, help="Number of event files (default: generator's)"
+    )
+    parser.add_argument("--format", default="ndjson", choices=["ndjson", "ndjson.gz", "parquet"])
+    parser.add_argument("--increment-events", type=int, default=20_000, help="Realistic increment's size")
+    parser.add_argument(
+        "--workdir", default=None, help="Where to put events and warehouse (default: a temp dir)"
+    )
+    parser.add_argument("--reuse-events", action="store_true", help="Keep events already in --workdir")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit for the build (e.g. 4GB)")
+    parser.add_argument(
+        "--skip-yardsticks", action="store_true", help="Run only the lean query, not the floor and hand query"
+    )
+    parser.add_argument("--no-close", action="store_true", help="Do not close the first month")
+    parser.add_argument("--plot", default=str(REPO_ROOT / "docs" / "img" / "scaling-history.png"))
+    parser.add_argument("--keep", action="store_true", help="Keep the work directory")
+    args = parser.parse_args(argv)
+    sizes = (
+        [int(n.replace("_", "")) for n in args.history.split(",")]
+        if args.history
+        else [args.events or 1_000_000]
+    )
+
+    from benchmarks import report
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="usage-billing-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    base_env = dict(os.environ, USAGE_BILLING_CATALOG=str(REPO_ROOT / "seeds"))
+    if args.memory_limit:
+        base_env["USAGE_BILLING_DUCKDB_MEMORY_LIMIT"] = args.memory_limit
+    cli = [sys.executable, "-m", "orchestration.cli", "build", "--quiet", "--log-level", "WARNING"]
+
+    startup = _startup(work, base_env, cli)
+    points = []
+    for events in sizes:
+        print(f"history of {events:,} events ...", file=sys.stderr, flush=True)
+        points.append(run_point(events, args, work, base_env, cli))
+
+    lines = [_header(args, base_env, sizes), ""]
+    lines.append(
+        f"Empty start-up: {startup['wall_s']:.1f} s, the median of "
+        + ", ".join(f"{w:.1f}" for w in startup["runs"])
+        + " s; measured once: it does not depend on the history. The spread of those runs is the noise"
+        " floor of every figure beyond start-up."
+    )
+    for p in points:
+        if "generate_s" in p:
+            lines.append(f"Generating {p['events']:,} events took {p['generate_s']:.1f} s.")
+    if args.history:
+        lines += ["", "## Summary", "", *report.summary_table(points, startup)]
+        lines += ["", "## Targets (issue 18)", "", *report.targets(points, startup)]
+    for p in points:
+        lines += ["", *report.point_table(p, startup)]
+    if args.history:
+        plot = Path(args.plot)
+        title = (
+            f"usage_billing history curve, {dt.date.today()}: {args.format}, {args.accounts} accounts, "
+            f"{args.months} months, +{args.increment_events:,}-event increment; {os.cpu_count()} cores"
+        )
+        lines += ["", report.plot(points, startup, plot, title)]
+        out = REPO_ROOT / "benchmarks" / f"results-history-{args.format}.md"
+    else:
+        out = REPO_ROOT / "benchmarks" / f"results-{sizes[0]}-{args.format}.md"
+    text = "\n".join(lines)
     print(text)
-    out = REPO_ROOT / "benchmarks" / f"results-{args.events}-{args.format}.md"
     out.write_text(text + "\n")
     if not args.keep and not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
