@@ -71,7 +71,8 @@
     may run in parallel threads). -#}
 {% macro create_rollup_watermarks() %}
     {%- if execute -%}
-        {%- set watermarks = api.Relation.create(database=target.database, schema='intermediate', identifier='rollup_watermarks') -%}
+        {%- set database = target.database if target.database is defined else none -%}
+        {%- set watermarks = api.Relation.create(database=database, schema='intermediate', identifier='rollup_watermarks') -%}
         {%- do run_query('create schema if not exists ' ~ watermarks.without_identifier()) -%}
         {%- do run_query(
             'create table if not exists ' ~ watermarks ~ ' (model_name ' ~ dbt.type_string()

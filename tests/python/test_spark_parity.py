@@ -1,11 +1,14 @@
 """The same dbt models on Apache Spark (dbt-spark session mode, pyspark) and on DuckDB, over the same
 generated events (NDJSON with malformed and blank lines, re-sends, conflicts, aliases and unknown accounts,
-plus a Parquet file) and the same generated catalog: every invoice, invoice line, quarantined line,
-reconciliation row, conflict, unbilled row, credit balance and usage row must be equal, amounts to the
-last digit. Each engine builds in its own process (tests/python/engine_build.py), Spark once."""
+plus a Parquet file, and re-sends that replace kept copies) and the same generated catalog: every invoice,
+invoice line, quarantined line, reconciliation row, conflict, unbilled row, credit balance and usage row
+must be equal, amounts to the last digit. Each engine builds in its own process
+(tests/python/engine_build.py): DuckDB once over every file; Spark in three batches (its incremental
+path), then once more with --full-refresh, which must give the same marts."""
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import os
@@ -67,16 +70,55 @@ def _generate(events_dir: Path, catalog_dir: Path) -> None:
     )
 
 
+def _replacing_resends(events_dir: Path, out: Path) -> None:
+    """Copies of kept events, sent again with an earlier timestamp (E2: the copy replaces the kept one, on
+    another day or period) or an earlier timestamp and another account (a conflict that moves the usage),
+    written to a file of its own, loaded last."""
+    originals = []
+    for path in sorted(events_dir.glob("ndjson/*.ndjson")):
+        for line in path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("timestamp"), str) and event.get("event_id"):
+                originals.append(event)
+    with out.open("w") as f:
+        for number, event in enumerate(originals[:: max(len(originals) // 60, 1)]):
+            try:
+                at = dt.datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            moved = {**event, "timestamp": (at - dt.timedelta(days=9)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if number % 3 == 0:
+                moved["account_id"] = "acct_0001"
+            f.write(json.dumps(moved) + "\n")
+
+
 def _start_build(target: str, root: Path, env: dict[str, str]) -> subprocess.Popen:
     # Each build reads its own copy of the catalog: dbt writes a seed's run SQL to the seed's own path when
     # the seed folder is absolute, so the first build leaves the files unreadable for the next one.
     catalog = root / f"catalog_{target}"
     shutil.copytree(root / "catalog", catalog)
+    events = root / f"events_{target}"
+    events.mkdir()
+    files = sorted(str(p) for p in (root / "events").rglob("*") if p.is_file())
+    resends = root / "resends" / "zz_resends.ndjson"
+    half = len(files) // 2
+    batches = [files + [str(resends)]] if target == "duckdb" else [files[:half], files[half:], [str(resends)]]
     log = (root / f"{target}.log").open("w")
     return subprocess.Popen(
         [sys.executable, str(BUILD), str(root / f"{target}.json")],
         cwd=REPO_ROOT,
-        env={**env, "USAGE_BILLING_TARGET": target, "USAGE_BILLING_CATALOG": str(catalog)},
+        env={
+            **env,
+            "USAGE_BILLING_TARGET": target,
+            "USAGE_BILLING_CATALOG": str(catalog),
+            "USAGE_BILLING_CATALOG_SOURCE": str(root / "catalog"),
+            "USAGE_BILLING_EVENTS": f"{events}/**/*",
+            "USAGE_BILLING_EVENTS_DIR": str(events),
+            "USAGE_BILLING_BUILD_BATCHES": json.dumps(batches),
+        },
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
@@ -96,7 +138,10 @@ def _finish_build(target: str, root: Path, proc: subprocess.Popen, env: dict[str
         from engine_build import dump_duckdb
 
         return dump_duckdb(env["USAGE_BILLING_DUCKDB"])
-    return json.loads((root / f"{target}.json").read_text())
+    return {
+        "incremental": json.loads((root / f"{target}.json").read_text()),
+        "full_refresh": json.loads((root / f"{target}.full.json").read_text()),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -107,17 +152,24 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
     catalog_dir = root / "catalog"
     shutil.copytree(SEEDS, catalog_dir)
     _generate(events_dir, catalog_dir)
+    (root / "resends").mkdir()
+    _replacing_resends(events_dir, root / "resends" / "zz_resends.ndjson")
     env = {
         **os.environ,
         "TZ": "UTC",
-        "USAGE_BILLING_EVENTS": f"{events_dir}/**/*",
         "USAGE_BILLING_DUCKDB": str(root / "warehouse.duckdb"),
         "USAGE_BILLING_SPARK_DIR": str(root / "spark"),
     }
     # Spark first (its start-up is the long pole), DuckDB alongside it.
     procs = {target: _start_build(target, root, env) for target in ("spark", "duckdb")}
     try:
-        return {target: _finish_build(target, root, procs[target], env) for target in ("duckdb", "spark")}
+        duckdb_marts = _finish_build("duckdb", root, procs["duckdb"], env)
+        spark = _finish_build("spark", root, procs["spark"], env)
+        return {
+            "duckdb": duckdb_marts,
+            "spark": spark["incremental"],
+            "spark_full_refresh": spark["full_refresh"],
+        }
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -157,6 +209,19 @@ def test_spark_equals_duckdb(builds: dict[str, dict], table: str) -> None:
             + "".join(f"  DuckDB only {r}\n" for r in missing)
             + "".join(f"  Spark only  {r}\n" for r in extra)
         )
+
+
+@pytest.mark.parametrize("table", MARTS)
+def test_spark_incremental_equals_full_refresh(builds: dict[str, dict], table: str) -> None:
+    """Spark's incremental path (three batches, the last re-sending kept events with earlier timestamps)
+    gives the marts a --full-refresh of the same files gives."""
+    columns = builds["spark"][table]["columns"]
+    got = _rows(builds["spark"], table, columns)
+    want = _rows(builds["spark_full_refresh"], table, columns)
+    assert got == want, (
+        f"{table}: incremental-only rows {list((got - want).elements())[:5]}, "
+        f"full-refresh-only rows {list((want - got).elements())[:5]}"
+    )
 
 
 def test_the_data_exercises_what_is_compared(builds: dict[str, dict]) -> None:
