@@ -61,19 +61,9 @@ def _prepare_manifest() -> None:
 
 
 def _instance():
-    """The Dagster instance of the CLI's runs: storage in DAGSTER_HOME (default .dagster_home); settings
-    from DAGSTER_HOME/dagster.yaml if there is one, else from the repository's dagster.yaml, the file
-    `dagster dev` reads in the repository root (docs/operations.md, "Threads and overlapping runs")."""
-    import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
+    from orchestration.instance import cli_instance
 
-    from orchestration.project import REPO_ROOT
-
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    if (home / "dagster.yaml").exists() or (home / "dagster.yml").exists():
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO_ROOT)))
+    return cli_instance()
 
 
 def _prepare_dbt() -> None:
