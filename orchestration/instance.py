@@ -75,9 +75,8 @@ class KeptConnectionsSqliteEventLogStorage(SqliteEventLogStorage):
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator:
-        with self._db_lock:
-            with self._engine(shard).connect() as conn, conn.begin():
-                yield conn
+        with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
+            yield conn
 
     def _dispose_engines(self) -> None:
         with self._db_lock:

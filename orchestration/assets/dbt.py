@@ -9,7 +9,8 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration import disk
+from orchestration import disk, partial_parse
+from orchestration.catalog_state import SKIP_CATALOG_ARGS, catalog_vars
 from orchestration.observe import (
     md_table,
     quarantine_reasons,
@@ -130,8 +131,6 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
-    if config.as_of:
-        args += ["--vars", json.dumps({"as_of": config.as_of})]
     duckdb_target = on_duckdb()
     if duckdb_target:  # other targets keep their profile's threads (Spark in-process: 1)
         threads = dbt_threads()
@@ -146,9 +145,21 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
+    dbt_vars = catalog_vars(db_path if duckdb_target else None, full_refresh=config.full_refresh)
+    if not dbt_vars["catalog_changed"] and not context.is_subset:
+        # Only in a whole build: a subset (picked in the UI) runs what was picked.
+        args += SKIP_CATALOG_ARGS
+        context.log.info(
+            "Pricing catalog unchanged since the last successful build: seeds and their tests skipped"
+        )
+    if config.as_of:
+        dbt_vars["as_of"] = config.as_of
+    args += ["--vars", json.dumps(dbt_vars)]
+    target_path = partial_parse.new_target_path(context.op_execution_context.op.name, context.run.run_id)
+    partial_parse.restore(target_path, dbt_vars)
     held: list[dg.Output] = []
     failure: Exception | None = None
-    invocation = dbt.cli(args, context=context)
+    invocation = dbt.cli(args, context=context, target_path=target_path)
     try:
         # dbt-duckdb holds the warehouse open until the build ends, so figures can only be read after
         # it. On DuckDB every output is held until then and gets its row count from one connection,
@@ -169,6 +180,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     finally:
         # dbt's output can end before its process has exited and released the warehouse file's lock.
         invocation.process.wait()
+        partial_parse.save(target_path, dbt_vars)
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
