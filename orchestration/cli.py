@@ -197,6 +197,36 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+@_writes_warehouse("deep-checks")
+def cmd_deep_checks(args: argparse.Namespace) -> int:
+    """Run the deep_checks job in process: every dbt data test over the whole history."""
+    _prepare_dbt()
+    from orchestration.definitions import defs
+    from orchestration.project import duckdb_path
+
+    if not duckdb_path().exists():
+        sys.stderr.write(f"deep-checks: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        return 1
+    started = time.monotonic()
+    result = defs.resolve_job_def("deep_checks").execute_in_process(
+        run_config={
+            "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            "ops": {"usage_billing_dbt_assets": {"config": {"full_history_checks": True}}},
+        },
+        instance=_instance(),
+        raise_on_error=False,
+    )
+    elapsed = time.monotonic() - started
+    evaluations = result.get_asset_check_evaluations()
+    failed = sorted(e.check_name for e in evaluations if not e.passed)
+    for name in failed:
+        sys.stderr.write(f"failed: {name}\n")
+    if not result.success or failed:
+        return _report_failure(result, "deep-checks", elapsed)
+    print(f"deep-checks: {len(evaluations)} check(s) passed in {elapsed:.1f}s (run {result.run_id})")
+    return 0
+
+
 @_writes_warehouse("close")
 def cmd_close(args: argparse.Namespace) -> int:
     """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
@@ -495,6 +525,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     build.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     build.set_defaults(func=cmd_build)
+
+    deep = sub.add_parser(
+        "deep-checks",
+        help="Run every dbt data test over the whole history (the Dagster deep_checks job, in process).",
+    )
+    deep.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    deep.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
+    deep.set_defaults(func=cmd_deep_checks)
 
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)

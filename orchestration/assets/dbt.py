@@ -69,6 +69,9 @@ class UsageBillingTranslator(DagsterDbtTranslator):
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     as_of: str = ""
+    # The event-level data tests check every row, not only this run's (dbt var full_history_checks): set by
+    # the deep_checks job, which runs the tests only (orchestration/definitions.py).
+    full_history_checks: bool = False
 
 
 def dbt_threads() -> int:
@@ -154,6 +157,8 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         )
     if config.as_of:
         dbt_vars["as_of"] = config.as_of
+    if config.full_history_checks:
+        dbt_vars["full_history_checks"] = True
     args += ["--vars", json.dumps(dbt_vars)]
     target_path = partial_parse.new_target_path(context.op_execution_context.op.name, context.run.run_id)
     partial_parse.restore(target_path, dbt_vars)
@@ -206,6 +211,12 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
                 context.log.info(line)
             metadata.update(figures)
         yield event.with_metadata(metadata)
+    if failure is not None and config.full_history_checks:
+        failed = failed_nodes(invocation)
+        raise dg.Failure(
+            description=f"{len(failed)} full-history check(s) failed: {', '.join(failed) or 'see the dbt log'}",
+            metadata={"failed_tests": failed},
+        ) from failure
     if failure is not None:
         raise failure
 
@@ -225,13 +236,23 @@ def make_room(db_path, config: DbtBuildConfig) -> None:
         raise
 
 
-def dbt_errors(invocation) -> list[str]:
-    """The messages of the nodes that failed, from dbt's run_results.json (none if dbt wrote none)."""
+def _failed_results(invocation) -> list[dict]:
+    """The nodes that failed, from dbt's run_results.json (none if dbt wrote none)."""
     try:
         results = invocation.get_artifact("run_results.json").get("results", [])
     except Exception:  # dbt stopped before writing it
         return []
-    return [r.get("message") or "" for r in results if r.get("status") in ("error", "fail")]
+    return [r for r in results if r.get("status") in ("error", "fail")]
+
+
+def dbt_errors(invocation) -> list[str]:
+    """The messages of the nodes that failed."""
+    return [r.get("message") or "" for r in _failed_results(invocation)]
+
+
+def failed_nodes(invocation) -> list[str]:
+    """The names of the nodes that failed (a test's name says its model and columns)."""
+    return sorted(r["unique_id"].split(".")[2] for r in _failed_results(invocation))
 
 
 def table_row_counts(db_path, unique_ids: list[str], manifest: Mapping[str, Any]) -> dict[str, int]:
