@@ -197,16 +197,24 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-@_writes_warehouse("deep-checks")
-def cmd_deep_checks(args: argparse.Namespace) -> int:
-    """Run the deep_checks job in process: every dbt data test over the whole history."""
+def _built_warehouse(command: str) -> bool:
+    """Prepare dbt for a command that needs a built warehouse; say so and return False if there is none."""
     _prepare_dbt()
-    from orchestration.definitions import defs
     from orchestration.project import duckdb_path
 
     if not duckdb_path().exists():
-        sys.stderr.write(f"deep-checks: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        sys.stderr.write(f"{command}: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        return False
+    return True
+
+
+@_writes_warehouse("deep-checks")
+def cmd_deep_checks(args: argparse.Namespace) -> int:
+    """Run the deep_checks job in process: every dbt data test over the whole history."""
+    if not _built_warehouse("deep-checks"):
         return 1
+    from orchestration.definitions import defs
+
     started = time.monotonic()
     result = defs.resolve_job_def("deep_checks").execute_in_process(
         run_config={
@@ -230,13 +238,9 @@ def cmd_deep_checks(args: argparse.Namespace) -> int:
 @_writes_warehouse("close")
 def cmd_close(args: argparse.Namespace) -> int:
     """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
-    _prepare_dbt()
-    from orchestration.definitions import defs
-    from orchestration.project import duckdb_path
-
-    if not duckdb_path().exists():
-        sys.stderr.write(f"close: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+    if not _built_warehouse("close"):
         return 1
+    from orchestration.definitions import defs
     from orchestration.partitions import month_ranges, partition_run_args
 
     if not _check_months(args.period):

@@ -8,7 +8,7 @@ flushed commits, several seconds of every command. `KeptConnectionsSqliteEventLo
 files in the same format, through one connection per database kept open, with SQLite's
 `synchronous=NORMAL` (in WAL mode: a commit is not flushed to disk on its own; the database stays
 consistent, and only the last commits before a power cut, not a crash of the process, can be lost). The
-UI reads the runs exactly as before. docs/operations.md, "Start-up".
+UI reads the runs exactly as before. docs/scaling.md, "Fixed start-up".
 
 Only the command line uses it, and only when the instance's storage is the default SQLite one: a
 DAGSTER_HOME/dagster.yaml of its own (e.g. Postgres storage) is used as it is.

@@ -75,24 +75,31 @@ def monthly_close_and_push(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     )
 
 
-hourly_refresh = dg.ScheduleDefinition(
-    name="hourly_refresh",
-    job_name="build_job",
-    cron_schedule=os.environ.get("USAGE_BILLING_REFRESH_CRON", DEFAULT_REFRESH_CRON),
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Load new event files and rebuild the warehouse (same run as the sensor's, on a clock).",
+def _clock_schedule(name: str, job_name: str, cron_setting: str, default_cron: str, description: str):
+    """A schedule of a whole job on a clock: cron from an environment variable, UTC, off until turned on."""
+    return dg.ScheduleDefinition(
+        name=name,
+        job_name=job_name,
+        cron_schedule=os.environ.get(cron_setting, default_cron),
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=description,
+    )
+
+
+hourly_refresh = _clock_schedule(
+    "hourly_refresh",
+    "build_job",
+    "USAGE_BILLING_REFRESH_CRON",
+    DEFAULT_REFRESH_CRON,
+    "Load new event files and rebuild the warehouse (same run as the sensor's, on a clock).",
 )
 
-
-daily_deep_checks = dg.ScheduleDefinition(
-    name="daily_deep_checks",
-    job_name="deep_checks",
-    cron_schedule=os.environ.get("USAGE_BILLING_DEEP_CHECKS_CRON", DEFAULT_DEEP_CHECKS_CRON),
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description=(
-        "Daily: every dbt data test over the whole history (each build tests the rows it loaded); "
-        "a failure fails the run and names the tests."
-    ),
+daily_deep_checks = _clock_schedule(
+    "daily_deep_checks",
+    "deep_checks",
+    "USAGE_BILLING_DEEP_CHECKS_CRON",
+    DEFAULT_DEEP_CHECKS_CRON,
+    "Daily: every dbt data test over the whole history (each build tests the rows it loaded); "
+    "a failure fails the run and names the tests.",
 )
