@@ -61,19 +61,9 @@ def _prepare_manifest() -> None:
 
 
 def _instance():
-    """The Dagster instance of the CLI's runs: storage in DAGSTER_HOME (default .dagster_home); settings
-    from DAGSTER_HOME/dagster.yaml if there is one, else from the repository's dagster.yaml, the file
-    `dagster dev` reads in the repository root (docs/operations.md, "Threads and overlapping runs")."""
-    import dagster as dg
-    from dagster._core.instance.ref import InstanceRef
+    from orchestration.instance import cli_instance
 
-    from orchestration.project import REPO_ROOT
-
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
-    home.mkdir(parents=True, exist_ok=True)
-    if (home / "dagster.yaml").exists() or (home / "dagster.yml").exists():
-        return dg.DagsterInstance.get()
-    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home), config_dir=str(REPO_ROOT)))
+    return cli_instance()
 
 
 def _prepare_dbt() -> None:
@@ -207,16 +197,50 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
-@_writes_warehouse("close")
-def cmd_close(args: argparse.Namespace) -> int:
-    """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
+def _built_warehouse(command: str) -> bool:
+    """Prepare dbt for a command that needs a built warehouse; say so and return False if there is none."""
     _prepare_dbt()
-    from orchestration.definitions import defs
     from orchestration.project import duckdb_path
 
     if not duckdb_path().exists():
-        sys.stderr.write(f"close: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        sys.stderr.write(f"{command}: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
+        return False
+    return True
+
+
+@_writes_warehouse("deep-checks")
+def cmd_deep_checks(args: argparse.Namespace) -> int:
+    """Run the deep_checks job in process: every dbt data test over the whole history."""
+    if not _built_warehouse("deep-checks"):
         return 1
+    from orchestration.definitions import defs
+
+    started = time.monotonic()
+    result = defs.resolve_job_def("deep_checks").execute_in_process(
+        run_config={
+            "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            "ops": {"usage_billing_dbt_assets": {"config": {"full_history_checks": True}}},
+        },
+        instance=_instance(),
+        raise_on_error=False,
+    )
+    elapsed = time.monotonic() - started
+    evaluations = result.get_asset_check_evaluations()
+    failed = sorted(e.check_name for e in evaluations if not e.passed)
+    for name in failed:
+        sys.stderr.write(f"failed: {name}\n")
+    if not result.success or failed:
+        return _report_failure(result, "deep-checks", elapsed)
+    print(f"deep-checks: {len(evaluations)} check(s) passed in {elapsed:.1f}s (run {result.run_id})")
+    return 0
+
+
+@_writes_warehouse("close")
+def cmd_close(args: argparse.Namespace) -> int:
+    """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
+    if not _built_warehouse("close"):
+        return 1
+    from orchestration.definitions import defs
     from orchestration.partitions import month_ranges, partition_run_args
 
     if not _check_months(args.period):
@@ -505,6 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     build.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     build.set_defaults(func=cmd_build)
+
+    deep = sub.add_parser(
+        "deep-checks",
+        help="Run every dbt data test over the whole history (the Dagster deep_checks job, in process).",
+    )
+    deep.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    deep.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
+    deep.set_defaults(func=cmd_deep_checks)
 
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)

@@ -16,7 +16,7 @@ from orchestration.assets.stripe import stripe_push
 from orchestration.checks import CHECKS
 from orchestration.partitions import billing_months
 from orchestration.resources import dbt_resource, stripe_resource
-from orchestration.schedules import hourly_refresh, monthly_close_and_push
+from orchestration.schedules import daily_deep_checks, hourly_refresh, monthly_close_and_push
 from orchestration.sensors import raw_events_sensor
 
 close = dg.AssetSelection.assets(close_billing_periods)
@@ -74,11 +74,24 @@ close_and_push_job = dg.define_asset_job(
     ),
 )
 
+# Per-run data tests check the rows of their run; the full history is checked daily here (and in CI,
+# scripts/test.sh): the dbt tests alone, as the dbt asset's checks, with the var full_history_checks.
+deep_checks = dg.define_asset_job(
+    name="deep_checks",
+    tags=WAREHOUSE_TAG,
+    selection=dg.AssetSelection.checks_for_assets(usage_billing_dbt_assets) - checks,
+    config={"ops": {"usage_billing_dbt_assets": {"config": {"full_history_checks": True}}}},
+    description=(
+        "Every dbt data test over the whole history (var full_history_checks): uniqueness and not-null of "
+        "event-level tables, which each build checks on its own rows only. Fails, naming the tests, if any fails."
+    ),
+)
+
 defs = dg.Definitions(
     assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push, finance_export],
     asset_checks=CHECKS,
-    jobs=[build_job, close_job, push_job, export_job, close_and_push_job],
-    schedules=[hourly_refresh, monthly_close_and_push],
+    jobs=[build_job, close_job, push_job, export_job, close_and_push_job, deep_checks],
+    schedules=[hourly_refresh, monthly_close_and_push, daily_deep_checks],
     sensors=[raw_events_sensor],
     resources={"dbt": dbt_resource(), "stripe": stripe_resource()},
 )

@@ -1,4 +1,5 @@
-"""Schedules: an hourly refresh (build) and the monthly close and push. Both are off until turned on.
+"""Schedules: an hourly refresh (build), the daily full-history checks and the monthly close and push. All
+are off until turned on.
 
 An account's billing period ends on its anchor day (1–28), so the periods that start in a month end
 anywhere in the next one. On the 4th of month N at 06:00 UTC the monthly schedule therefore closes the
@@ -11,6 +12,7 @@ compete for the warehouse file.
 Settings (read when the code location loads):
 - USAGE_BILLING_REFRESH_CRON   the refresh's cron (default `0 * * * *`, every hour)
 - USAGE_BILLING_CLOSE_CRON     the close's cron (default `0 6 4 * *`); keep it past the grace window
+- USAGE_BILLING_DEEP_CHECKS_CRON  the full-history checks' cron (default `30 3 * * *`, daily at 03:30 UTC)
 - USAGE_BILLING_GRACE_DAYS     days after a period's end before it may close (default 3)
 - USAGE_BILLING_EXPORT_FORMAT  the finance export the monthly run writes: csv (default) or parquet
 """
@@ -24,6 +26,7 @@ import dagster as dg
 
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_CLOSE_CRON = "0 6 4 * *"
+DEFAULT_DEEP_CHECKS_CRON = "30 3 * * *"
 
 
 def grace_days() -> int:
@@ -72,11 +75,31 @@ def monthly_close_and_push(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     )
 
 
-hourly_refresh = dg.ScheduleDefinition(
-    name="hourly_refresh",
-    job_name="build_job",
-    cron_schedule=os.environ.get("USAGE_BILLING_REFRESH_CRON", DEFAULT_REFRESH_CRON),
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Load new event files and rebuild the warehouse (same run as the sensor's, on a clock).",
+def _clock_schedule(name: str, job_name: str, cron_setting: str, default_cron: str, description: str):
+    """A schedule of a whole job on a clock: cron from an environment variable, UTC, off until turned on."""
+    return dg.ScheduleDefinition(
+        name=name,
+        job_name=job_name,
+        cron_schedule=os.environ.get(cron_setting, default_cron),
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=description,
+    )
+
+
+hourly_refresh = _clock_schedule(
+    "hourly_refresh",
+    "build_job",
+    "USAGE_BILLING_REFRESH_CRON",
+    DEFAULT_REFRESH_CRON,
+    "Load new event files and rebuild the warehouse (same run as the sensor's, on a clock).",
+)
+
+daily_deep_checks = _clock_schedule(
+    "daily_deep_checks",
+    "deep_checks",
+    "USAGE_BILLING_DEEP_CHECKS_CRON",
+    DEFAULT_DEEP_CHECKS_CRON,
+    "Daily: every dbt data test over the whole history (each build tests the rows it loaded); "
+    "a failure fails the run and names the tests.",
 )

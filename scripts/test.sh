@@ -16,9 +16,9 @@ trap 'rm -rf "$tmp"' EXIT
 echo "==> sqlfluff (dbt templater)"
 USAGE_BILLING_EVENTS="sample/events/**/*" USAGE_BILLING_DUCKDB="$tmp/lint.duckdb" .venv/bin/sqlfluff lint models
 
-echo "==> dbt build on the sample events (data tests + unit tests)"
+echo "==> dbt build on the sample events (data tests over the full history + unit tests)"
 USAGE_BILLING_EVENTS="sample/events/**/*" USAGE_BILLING_DUCKDB="$tmp/ci.duckdb" \
-    .venv/bin/dbt build --profiles-dir . --quiet
+    .venv/bin/dbt build --profiles-dir . --quiet --vars '{full_history_checks: true}'
 
 echo "==> pytest"
 .venv/bin/python -m pytest -p no:cacheprovider "$@"

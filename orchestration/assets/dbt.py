@@ -9,7 +9,8 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
-from orchestration import disk
+from orchestration import disk, partial_parse
+from orchestration.catalog_state import SKIP_CATALOG_ARGS, catalog_vars
 from orchestration.observe import (
     md_table,
     quarantine_reasons,
@@ -68,6 +69,9 @@ class UsageBillingTranslator(DagsterDbtTranslator):
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     as_of: str = ""
+    # The event-level data tests check every row, not only this run's (dbt var full_history_checks): set by
+    # the deep_checks job, which runs the tests only (orchestration/definitions.py).
+    full_history_checks: bool = False
 
 
 def dbt_threads() -> int:
@@ -130,8 +134,6 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     args = ["build", "--exclude-resource-type", "unit_test"]
     if config.full_refresh:
         args.append("--full-refresh")
-    if config.as_of:
-        args += ["--vars", json.dumps({"as_of": config.as_of})]
     duckdb_target = on_duckdb()
     if duckdb_target:  # other targets keep their profile's threads (Spark in-process: 1)
         threads = dbt_threads()
@@ -146,9 +148,23 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     if staged:
         os.environ["USAGE_BILLING_CATALOG"] = staged
         context.log.info(f"Pricing catalog: {user_catalog} (staged as {staged})")
+    dbt_vars = catalog_vars(db_path if duckdb_target else None, full_refresh=config.full_refresh)
+    if not dbt_vars["catalog_changed"] and not context.is_subset:
+        # Only in a whole build: a subset (picked in the UI) runs what was picked.
+        args += SKIP_CATALOG_ARGS
+        context.log.info(
+            "Pricing catalog unchanged since the last successful build: seeds and their tests skipped"
+        )
+    if config.as_of:
+        dbt_vars["as_of"] = config.as_of
+    if config.full_history_checks:
+        dbt_vars["full_history_checks"] = True
+    args += ["--vars", json.dumps(dbt_vars)]
+    target_path = partial_parse.new_target_path(context.op_execution_context.op.name, context.run.run_id)
+    partial_parse.restore(target_path, dbt_vars)
     held: list[dg.Output] = []
     failure: Exception | None = None
-    invocation = dbt.cli(args, context=context)
+    invocation = dbt.cli(args, context=context, target_path=target_path)
     try:
         # dbt-duckdb holds the warehouse open until the build ends, so figures can only be read after
         # it. On DuckDB every output is held until then and gets its row count from one connection,
@@ -169,6 +185,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
     finally:
         # dbt's output can end before its process has exited and released the warehouse file's lock.
         invocation.process.wait()
+        partial_parse.save(target_path, dbt_vars)
         release_dbt_duckdb_connections()
         if user_catalog is not None:
             os.environ["USAGE_BILLING_CATALOG"] = user_catalog
@@ -194,6 +211,12 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
                 context.log.info(line)
             metadata.update(figures)
         yield event.with_metadata(metadata)
+    if failure is not None and config.full_history_checks:
+        failed = failed_nodes(invocation)
+        raise dg.Failure(
+            description=f"{len(failed)} full-history check(s) failed: {', '.join(failed) or 'see the dbt log'}",
+            metadata={"failed_tests": failed},
+        ) from failure
     if failure is not None:
         raise failure
 
@@ -213,13 +236,23 @@ def make_room(db_path, config: DbtBuildConfig) -> None:
         raise
 
 
-def dbt_errors(invocation) -> list[str]:
-    """The messages of the nodes that failed, from dbt's run_results.json (none if dbt wrote none)."""
+def _failed_results(invocation) -> list[dict]:
+    """The nodes that failed, from dbt's run_results.json (none if dbt wrote none)."""
     try:
         results = invocation.get_artifact("run_results.json").get("results", [])
     except Exception:  # dbt stopped before writing it
         return []
-    return [r.get("message") or "" for r in results if r.get("status") in ("error", "fail")]
+    return [r for r in results if r.get("status") in ("error", "fail")]
+
+
+def dbt_errors(invocation) -> list[str]:
+    """The messages of the nodes that failed."""
+    return [r.get("message") or "" for r in _failed_results(invocation)]
+
+
+def failed_nodes(invocation) -> list[str]:
+    """The names of the nodes that failed (a test's name says its model and columns)."""
+    return sorted(r["unique_id"].split(".")[2] for r in _failed_results(invocation))
 
 
 def table_row_counts(db_path, unique_ids: list[str], manifest: Mapping[str, Any]) -> dict[str, int]:

@@ -165,7 +165,17 @@ def test_groups_owners_kinds_partitions_schedules_sensor() -> None:
     monthly = defs.resolve_schedule_def("monthly_close_and_push")
     assert hourly.cron_schedule == "0 * * * *" and hourly.job_name == "build_job"
     assert monthly.cron_schedule == "0 6 4 * *" and monthly.job_name == "close_and_push_job"
-    assert hourly.default_status == monthly.default_status == dg.DefaultScheduleStatus.STOPPED
+    deep = defs.resolve_schedule_def("daily_deep_checks")
+    assert deep.cron_schedule == "30 3 * * *" and deep.job_name == "deep_checks"
+    assert (
+        hourly.default_status
+        == monthly.default_status
+        == deep.default_status
+        == dg.DefaultScheduleStatus.STOPPED
+    )
+    # deep_checks runs the dbt tests only, as the dbt asset's checks: no asset is materialized.
+    deep_job = defs.resolve_job_def("deep_checks")
+    assert not deep_job.asset_layer.executable_asset_keys & {dg.AssetKey("fct_invoices")}
     sensor = defs.resolve_sensor_def("raw_events_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
     assert sensor.job_name == "build_job"
@@ -179,10 +189,12 @@ def test_schedules_are_configurable(monkeypatch) -> None:
     monkeypatch.setenv("USAGE_BILLING_REFRESH_CRON", "*/15 * * * *")
     monkeypatch.setenv("USAGE_BILLING_CLOSE_CRON", "0 7 5 * *")
     monkeypatch.setenv("USAGE_BILLING_GRACE_DAYS", "4")
+    monkeypatch.setenv("USAGE_BILLING_DEEP_CHECKS_CRON", "0 2 * * *")
     try:
         schedules = importlib.reload(orchestration.schedules)
         assert schedules.hourly_refresh.cron_schedule == "*/15 * * * *"
         assert schedules.monthly_close_and_push.cron_schedule == "0 7 5 * *"
+        assert schedules.daily_deep_checks.cron_schedule == "0 2 * * *"
         config = schedules.close_and_push_run_config()
         assert config["ops"]["close_billing_periods"]["config"]["grace_days"] == 4
     finally:
