@@ -37,6 +37,8 @@ COMPARED = [
     "intermediate.int_usage_prices_matched",
     "intermediate.int_usage_prices_accumulated",
 ]
+# May be empty here: no file is rejected, and ~30 events an account-month reach no alert threshold.
+MAY_BE_EMPTY = {"marts.event_files_rejected", "marts.usage_alerts"}
 LOAD_TIMES = {"loaded_at", "last_loaded_at", "first_checked_at", "last_checked_at"}
 
 
@@ -147,7 +149,7 @@ def test_many_increments_equal_a_full_refresh(warehouse: Warehouse, monkeypatch:
             assert ",0.002," in text
             prices.write_text(text.replace(",0.002,", ",0.003,", 1))
         warehouse.build()
-        if number == 4:  # January closes; later files bring late January events (adjustments)
+        if number == 1:  # January closes; later files bring late January events (adjustments)
             warehouse.close("2026-01", force=True)
     # The last builds took the incremental path (the catalog had not changed since the edit).
     assert "removed_events" in _last_compiled("int_usage_daily")
@@ -166,7 +168,7 @@ def test_many_increments_equal_a_full_refresh(warehouse: Warehouse, monkeypatch:
     differences = {}
     for table in COMPARED:
         rows, only_incremental, only_full = _differences(warehouse.db_path, refreshed, table)
-        assert rows > 0 or table == "marts.event_files_rejected", f"{table} is empty: nothing was compared"
+        assert rows > 0 or table in MAY_BE_EMPTY, f"{table} is empty: nothing was compared"
         if only_incremental or only_full:
             differences[table] = (only_incremental, only_full)
     assert not differences, (
