@@ -1,7 +1,7 @@
 {#- The staging model's fast path (stg_raw_events__usage_events): one typed parse per line, and a line
     whose values have the plain shape nearly every event has is valid by construction, so its columns
     follow from the values' text without the per-key type and alias analysis of the full path. Every
-    other line takes the full path. The normalising expressions shared by both paths are here too. -#}
+    other line takes the full path. -#}
 
 {#- Whether the fast path is used: on DuckDB, unless the var staging_fast_path is false (a test builds
     staging both ways and compares every row). Other engines send every line through the full path. -#}
@@ -88,17 +88,4 @@
             then substring({{ text }}, 1, {{ dbt.position("'?'", text) }} - 1)
         else {{ text }}
     end, '')
-{%- endmacro %}
-
-{#- An id-less event's id: a hash of its normalised fields plus properties/metadata, so identical
-    id-less events count once. The arguments are column names. -#}
-{% macro derived_event_id(account_id, meter, units, event_at, endpoint, status_code, properties, metadata) -%}
-    'derived:' || {{ dbt.hash(dbt.concat([
-        "coalesce(" ~ account_id ~ ", '')", "'|'", "coalesce(" ~ meter ~ ", '')", "'|'",
-        "coalesce(" ~ usage_billing.plain_decimal_text(units) ~ ", '')", "'|'",
-        "coalesce(cast(" ~ event_at ~ " as " ~ dbt.type_string() ~ "), '')", "'|'",
-        "coalesce(" ~ endpoint ~ ", '')", "'|'",
-        "coalesce(cast(" ~ status_code ~ " as " ~ dbt.type_string() ~ "), '')", "'|'",
-        "coalesce(" ~ properties ~ ", '')", "'|'", "coalesce(" ~ metadata ~ ", '')"
-    ])) }}
 {%- endmacro %}

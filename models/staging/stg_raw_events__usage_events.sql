@@ -27,7 +27,8 @@
 {%- set line_files = [] %}
 {%- for f in event_files if f not in typed_files %}{% do line_files.append(f) %}{% endfor %}
 {%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
-    ~ (typed_files | length) ~ ' read as typed Parquet rows', info=true) %}
+    ~ (typed_files | length) ~ ' read as typed Parquet rows'
+    ~ (', plain lines on the fast path' if usage_billing.staging_fast_path_enabled() else ''), info=true) %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
 
@@ -141,11 +142,14 @@ classified as {{ usage_billing.materialized_cte() }} (
 
 ),
 
+-- The columns of the full path's `normalised`, which it joins below.
 plain_values as (
 
     select
         source_file,
         line_number,
+        cast(null as {{ dbt.type_string() }}) as invalid_reason,
+        true as is_valid,
         nullif(event_id_text, '') as sender_event_id,
         account_text as account_id,
         coalesce(nullif(meter_text, ''), 'api_calls') as meter,
@@ -154,33 +158,10 @@ plain_values as (
         {{ usage_billing.endpoint_without_query('endpoint_text') }} as endpoint,
         coalesce(cast(status_text as integer), 200) as status_code,
         properties,
-        cast(null as {{ dbt.type_string() }}) as metadata
+        cast(null as {{ dbt.type_string() }}) as metadata,
+        cast(null as {{ dbt.type_string() }}) as raw
     from classified
     where is_plain
-
-),
-
-plain_events as (
-
-    select
-        source_file,
-        line_number,
-        coalesce(sender_event_id, {{ usage_billing.derived_event_id(
-            'account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code', 'properties', 'metadata') }}) as event_id,
-        true as is_valid,
-        cast(null as {{ dbt.type_string() }}) as invalid_reason,
-        account_id,
-        meter,
-        units,
-        event_at,
-        endpoint,
-        status_code,
-        properties,
-        metadata,
-        {{ usage_billing.row_hash(['account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code']) }} as content_hash,
-        cast(null as {{ dbt.type_string() }}) as raw,
-        {{ usage_billing.run_started_timestamp() }} as loaded_at
-    from plain_values
 
 ),
 
@@ -443,17 +424,27 @@ normalised as (
 
 ),
 
-identified as (
+all_lines as (
 
-    select
-        normalised.*,
-        -- E2 conflicts compare these normalised fields (through a hash of them).
-        {{ usage_billing.row_hash(['account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code']) }} as content_hash
-    from normalised
+    select * from normalised
+    {%- if fast_path %}
+    union all
+    select * from plain_values
+    {%- endif %}
 
 ),
 
-text_events as (
+identified as (
+
+    select
+        all_lines.*,
+        -- E2 conflicts compare these normalised fields (through a hash of them).
+        {{ usage_billing.row_hash(['account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code']) }} as content_hash
+    from all_lines
+
+),
+
+final as (
 
     select
         source_file,
@@ -461,8 +452,15 @@ text_events as (
         case
             when not is_valid then null
             when sender_event_id is not null then sender_event_id
-            else {{ usage_billing.derived_event_id(
-                'account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code', 'properties', 'metadata') }}
+            -- An id-less event takes its id from its normalised fields plus properties/metadata,
+            -- so identical id-less events count once.
+            else 'derived:' || {{ dbt.hash(dbt.concat([
+                "coalesce(account_id, '')", "'|'", "coalesce(meter, '')", "'|'",
+                "coalesce(" ~ usage_billing.plain_decimal_text('units') ~ ", '')", "'|'",
+                "coalesce(cast(event_at as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(endpoint, '')", "'|'", "coalesce(cast(status_code as " ~ dbt.type_string() ~ "), '')", "'|'",
+                "coalesce(properties, '')", "'|'", "coalesce(metadata, '')"
+            ])) }}
         end as event_id,
         is_valid,
         invalid_reason,
@@ -476,18 +474,8 @@ text_events as (
         metadata,
         content_hash,
         raw,
-        {{ usage_billing.run_started_timestamp() }} as loaded_at
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}' as {{ dbt.type_timestamp() }}) as loaded_at
     from identified
-
-),
-
-final as (
-
-    select * from text_events
-    {%- if fast_path %}
-    union all
-    select * from plain_events
-    {%- endif %}
 
 )
 

@@ -12,14 +12,11 @@ read as lines.
 from __future__ import annotations
 
 import gzip
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
 
-from tests.python.conftest import REPO_ROOT, SEEDS
+from tests.python.conftest import SEEDS, stage_events
 from tests.python.test_hostile_input import LINE_KINDS, _lines_file
 
 STAGING = "stg_raw_events__usage_events"
@@ -33,36 +30,36 @@ def _line(**fields: str | None) -> bytes:
     return ("{" + ",".join(f'"{k}":{v}' for k, v in base.items() if v is not None) + "}").encode()
 
 
-# Values whose text alone does not tell their JSON type, and values just inside or outside the plain shape.
+# Values whose text alone does not tell their JSON type, and values just inside or outside the plain
+# shape: one line per value (raw JSON text) of one field, the other fields valid.
+EDGE_VALUES: dict[str, list[str]] = {
+    "meter": ["nan", "inf", "infinity", "-Infinity", "NaN", "true", "false", "7", '"7"', '"nan"', '"true"']
+    + ['""', '"Tokens"', '"api-calls"', "null", '"a\\u0062"'],
+    "account_id": ["123", "1.50", "1e3", "nan", "NAN", "true", '"{x"', '"[x"', '"true"', '""', "null"]
+    + ['"a\\"b"', '"\\u0041"', '" acct"', "[1]", '{"id":1}', "-0", "inf", '"nan"'],
+    "event_id": ["12", "1.0", '""', "true", '"[x"', '"{x"', "nan", '"e\\u0041"', "[]", '"nan"'],
+    "units": ['"1"', "1", "1.0", "1.50", '"0.125"', "1e3", '"1e3"', "0", "-0", '"-1"', "1E2", "null"]
+    + ["999999999999999.999999999", "1000000000000000", '"999999999999999"', "1.0000000001"]
+    + ['" 5"', '"5 "', '"."', '".5"', '"5."'],
+    "status_code": ['"200"', "200", "200.0", '"099"', "099", "600", '" 200"', "100", '"599"', "99"]
+    + ["1e2", "true", '"2e2"', "null", '"abc"'],
+    "endpoint": ['""', '"/v1/x?y=1"', "5", '"a"', '"?q"', '"/v1/\\u00e9"', "null", "[]"],
+    "metadata": ['{"endpoint":"/m?x=1","status":"503"}', '{"status":201.0}', "null", '"text"', "{}"],
+    "timestamp": ['"2026-01-05 10:00:00"', '"2026-01-05T10:00:00.123456789+05:30"', '"2026-01-05"']
+    + ['"2026-01-05T10:00:00-0800"', '"2026-01-05T10:00:00+14"', '"2026-01-05T10:00"', "1767607200"]
+    + ['"2026-01-05T10:00:00 UTC"', '"x"', '"2026-01-05T10:00:00\\u005A"', '"2026-13-05T10:00:00Z"']
+    + ["null", "{}"],
+    "properties": ['{"a":1.50,"b":"x\\u0041"}', "[1, 2]", '"p"', "1e3", "null", '{"k":nan}'],
+}
 EDGE_LINES: list[bytes] = [
-    _line(),
+    *(_line(**{field: value}) for field, values in EDGE_VALUES.items() for value in values),
     _line(event_id='"e-1"', units="1", status_code="200", endpoint='"/v1/a?q=1"', meter='"tokens"'),
-    *(_line(meter=m) for m in ["nan", "inf", "infinity", "-Infinity", "NaN", "true", "false", "7", '"7"']),
-    *(_line(meter=m) for m in ['"nan"', '"true"', '""', '"Tokens"', '"api-calls"', "null", '"a\\u0062"']),
-    *(_line(account_id=a) for a in ["123", "1.50", "1e3", "nan", "true", '"{x"', '"[x"', '"true"', '""', "null"]),
-    *(_line(account_id=a) for a in ['"a\\"b"', '"\\u0041"', '" acct"', "[1]", '{"id":1}', "-0", "inf"]),
     _line(account_id="null", customer_id='"acct_c"'),
     _line(account_id=None, user_id="42"),
     _line(account_id='"acct_a"', customer_id="true"),
-    *(_line(event_id=e) for e in ["12", "1.0", '""', "true", '"[x"', '"{x"', "nan", '"e\\u0041"', "[]"]),
-    *(_line(units=u) for u in ['"1"', "1", "1.0", "1.50", '"0.125"', "1e3", '"1e3"', "0", "-0", '"-1"']),
-    *(_line(units=u) for u in ["999999999999999.999999999", "1000000000000000", '"999999999999999"']),
-    *(_line(units=u) for u in ["1.0000000001", '" 5"', '"5 "', "null", '"."', '".5"', '"5."', "1E2"]),
     _line(units=None, quantity="3"),
     _line(units="null", quantity='"2.5"'),
-    *(_line(status_code=s) for s in ['"200"', "200", "200.0", '"099"', "099", "600", '" 200"', "100", '"599"']),
-    *(_line(status_code=s) for s in ["99", "1e2", "true", '"2e2"', "null", '"abc"']),
-    *(_line(endpoint=e) for e in ['""', '"/v1/x?y=1"', "5", '"a"', '"?q"', '"/v1/\\u00e9"', "null", "[]"]),
-    _line(endpoint=None, metadata='{"endpoint":"/m?x=1","status":"503"}'),
-    _line(metadata='{"status":201.0}'),
-    _line(metadata="null"),
-    _line(metadata='"text"'),
-    _line(metadata="{}"),
-    *(_line(timestamp=t) for t in ['"2026-01-05 10:00:00"', '"2026-01-05T10:00:00.123456789+05:30"']),
-    *(_line(timestamp=t) for t in ['"2026-01-05T10:00:00-0800"', '"2026-01-05T10:00:00+14"', '"2026-01-05"']),
-    *(_line(timestamp=t) for t in ['"2026-01-05T10:00"', '"2026-01-05T10:00:00 UTC"', "1767607200", '"x"']),
-    *(_line(timestamp=t) for t in ['"2026-01-05T10:00:00\\u005A"', '"2026-13-05T10:00:00Z"', "null", "{}"]),
-    *(_line(properties=p) for p in ['{"a":1.50,"b":"x\\u0041"}', "[1, 2]", '"p"', "1e3", "null", '{"k":nan}']),
+    _line(endpoint=None, metadata='{"endpoint":"/m"}'),
     b'{"account_id":"a","account_id":"b","timestamp":"2026-01-05T10:00:00Z"}',
     b'{ "account_id" : "acct_0009" , "timestamp" : "2026-01-05T10:00:00Z" }',
     b'{"Account_ID":"acct_0009","timestamp":"2026-01-05T10:00:00Z"}',
@@ -95,49 +92,15 @@ def _write_events(events_dir: Path) -> None:
     (events_dir / "edges.ndjson.gz").write_bytes(gzip.compress(edges.replace(b"\n", b"\r\n")))
 
 
-def _stage(tmp_path: Path, events_dir: Path, name: str, fast: bool) -> tuple[Path, str]:
-    from orchestration.resources import dbt_executable
-
-    db = tmp_path / f"{name}.duckdb"
-    env = dict(
-        os.environ,
-        USAGE_BILLING_EVENTS=str(events_dir) + "/*",
-        USAGE_BILLING_DUCKDB=str(db),
-        USAGE_BILLING_CATALOG=str(SEEDS),
-    )
-    target = tmp_path / f"target_{name}"
-    run = subprocess.run(
-        [
-            dbt_executable(),
-            "run",
-            "--select",
-            "+" + STAGING,
-            "--profiles-dir",
-            str(REPO_ROOT),
-            "--target-path",
-            str(target),
-            "--vars",
-            json.dumps({"staging_fast_path": fast}),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    compiled = next(target.glob(f"run/**/{STAGING}.sql")).read_text()
-    return db, compiled
-
-
 def test_fast_path_stages_every_line_as_the_full_path(tmp_path: Path) -> None:
     events_dir = tmp_path / "events"
     events_dir.mkdir()
     _write_events(events_dir)
 
-    fast_db, fast_sql = _stage(tmp_path, events_dir, "fast", fast=True)
-    full_db, full_sql = _stage(tmp_path, events_dir, "full", fast=False)
-    assert "plain_events" in fast_sql
-    assert "plain_events" not in full_sql
+    fast_db, fast_log = stage_events(tmp_path, events_dir, "fast", {"staging_fast_path": True})
+    full_db, full_log = stage_events(tmp_path, events_dir, "full", {"staging_fast_path": False})
+    assert "plain lines on the fast path" in fast_log
+    assert "plain lines on the fast path" not in full_log
 
     con = duckdb.connect()
     try:
@@ -147,7 +110,9 @@ def test_fast_path_stages_every_line_as_the_full_path(tmp_path: Path) -> None:
             c for (c, *_) in con.execute(f"describe fast.staging.{STAGING}").fetchall() if c != "loaded_at"
         ]
         assert columns == [
-            c for (c, *_) in con.execute(f"describe full_path.staging.{STAGING}").fetchall() if c != "loaded_at"
+            c
+            for (c, *_) in con.execute(f"describe full_path.staging.{STAGING}").fetchall()
+            if c != "loaded_at"
         ]
         select = "select " + ", ".join(columns) + " from {}.staging." + STAGING
         only_fast = con.execute(f"{select.format('fast')} except all {select.format('full_path')}").fetchall()
