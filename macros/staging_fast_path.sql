@@ -30,11 +30,15 @@
 {#- The top-level keys of a JSON line as typed values, in one parse: `keys` maps each key to 'VARCHAR'
     (a string decoded, any other value as its JSON text: the text json_text gives for a fragment) or
     'JSON' (the fragment json_extract_fields gives). Absent keys and JSON nulls are null; so are all
-    keys of a line that is not JSON or not an object. Items are read with json_fields_item. DuckDB only:
-    the fast path is not used elsewhere. -#}
+    keys of a line that is not JSON or not an object. Items are read with json_fields_item. DuckDB only,
+    as the fast path; the default exists because dbt resolves the dispatch when it parses the model. -#}
 {% macro json_extract_typed(text, keys) %}
     {{ return(adapter.dispatch('json_extract_typed', 'usage_billing')(text, keys)) }}
 {% endmacro %}
+
+{% macro default__json_extract_typed(text, keys) -%}
+    {%- if execute %}{{ exceptions.raise_compiler_error('json_extract_typed: DuckDB only') }}{% endif -%}
+{%- endmacro %}
 
 {% macro duckdb__json_extract_typed(text, keys) -%}
     case when json_valid({{ text }}) then json_transform({{ text }}, '{

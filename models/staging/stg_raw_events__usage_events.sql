@@ -26,9 +26,10 @@
 {%- set typed_files = usage_billing.typed_event_files(event_files | reject('in', sidecars) | list) %}
 {%- set line_files = [] %}
 {%- for f in event_files if f not in typed_files %}{% do line_files.append(f) %}{% endfor %}
+{%- set fast_path = usage_billing.staging_fast_path_enabled() %}
 {%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
     ~ (typed_files | length) ~ ' read as typed Parquet rows'
-    ~ (', plain lines on the fast path' if usage_billing.staging_fast_path_enabled() else ''), info=true) %}
+    ~ (', plain lines on the fast path' if fast_path else ''), info=true) %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
 
@@ -48,7 +49,6 @@ non_blank_lines as (
 
 ),
 
-{%- set fast_path = usage_billing.staging_fast_path_enabled() %}
 {%- if fast_path %}
 
 {#- The fast path. One typed parse per line gives each key's value as text (strings decoded, other
@@ -62,8 +62,6 @@ non_blank_lines as (
     'endpoint': 'VARCHAR', 'status_code': 'VARCHAR', 'timestamp': 'VARCHAR', 'properties': 'JSON',
     'metadata': 'VARCHAR',
 } %}
-{%- set typed_index = {} %}
-{%- for key in typed_keys %}{% do typed_index.update({key: loop.index}) %}{% endfor %}
 
 typed_lines as (
 
@@ -85,7 +83,7 @@ line_texts as (
         raw,
         read_error,
         {%- for key in typed_keys %}
-        {{ usage_billing.json_fields_item('line_values', typed_index[key]) }} as {{ key }}_value{{ ',' if not loop.last }}
+        {{ usage_billing.json_fields_item('line_values', loop.index) }} as {{ key }}_value{{ ',' if not loop.last }}
         {%- endfor %}
     from typed_lines
 
