@@ -82,9 +82,7 @@ line_texts as (
         line_number,
         raw,
         read_error,
-        {%- for key in typed_keys %}
-        {{ usage_billing.json_fields_item('line_values', loop.index) }} as {{ key }}_value{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{- usage_billing.json_fields_columns('line_values', typed_keys, '_value') }}
     from typed_lines
 
 ),
@@ -213,9 +211,7 @@ top_fields as (
         raw,
         read_error,
         doc_type,
-        {%- for name in top_keys %}
-        {{ usage_billing.json_fields_item('doc_fields', loop.index) }} as {{ name }}_json{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{- usage_billing.json_fields_columns('doc_fields', top_keys, '_json') }}
     from documents
 
 ),
