@@ -26,8 +26,10 @@
 {%- set typed_files = usage_billing.typed_event_files(event_files | reject('in', sidecars) | list) %}
 {%- set line_files = [] %}
 {%- for f in event_files if f not in typed_files %}{% do line_files.append(f) %}{% endfor %}
+{%- set fast_path = usage_billing.staging_fast_path_enabled() %}
 {%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
-    ~ (typed_files | length) ~ ' read as typed Parquet rows', info=true) %}
+    ~ (typed_files | length) ~ ' read as typed Parquet rows'
+    ~ (', plain lines on the fast path' if fast_path else ''), info=true) %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
 
@@ -46,6 +48,132 @@ non_blank_lines as (
     where raw is not null and (read_error is not null or not {{ usage_billing.regex_matches('raw', '\\s*') }})
 
 ),
+
+{%- if fast_path %}
+
+{#- The fast path. One typed parse per line gives each key's value as text (strings decoded, other
+    values as their JSON text, null when absent or null) and properties as JSON text. A line whose
+    values have the plain shape nearly every event has (usage_billing.is_plain_event) is valid by
+    construction: its columns follow from those texts directly. Every other line takes the full path
+    below, which reads the JSON type of each key, with the same reasons and line numbers. -#}
+{%- set typed_keys = {
+    'event_id': 'VARCHAR', 'account_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'user_id': 'VARCHAR',
+    'meter': 'VARCHAR', 'event_name': 'VARCHAR', 'units': 'VARCHAR', 'quantity': 'VARCHAR',
+    'endpoint': 'VARCHAR', 'status_code': 'VARCHAR', 'timestamp': 'VARCHAR', 'properties': 'JSON',
+    'metadata': 'VARCHAR',
+} %}
+
+typed_lines as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        read_error,
+        {{ usage_billing.json_extract_typed('raw', typed_keys) }} as line_values
+    from non_blank_lines
+
+),
+
+line_texts as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        read_error,
+        {{- usage_billing.json_fields_columns('line_values', typed_keys, '_value') }}
+    from typed_lines
+
+),
+
+-- Aliases (§1): the first key whose value is not null wins.
+plain_texts as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        read_error,
+        event_id_value as event_id_text,
+        coalesce(account_id_value, customer_id_value, user_id_value) as account_text,
+        coalesce(meter_value, event_name_value) as meter_text,
+        coalesce(units_value, quantity_value) as units_text,
+        endpoint_value as endpoint_text,
+        status_code_value as status_text,
+        metadata_value as metadata_text,
+        properties_value as properties,
+        {{ usage_billing.iso_timestamp_utc('timestamp_value') }} as event_at
+    from line_texts
+
+),
+
+classified as {{ usage_billing.materialized_cte() }} (
+
+    select
+        source_file,
+        line_number,
+        read_error,
+        is_plain,
+        -- Only the full path reads the line again.
+        case when not is_plain then raw end as raw,
+        case when is_plain then event_id_text end as event_id_text,
+        case when is_plain then account_text end as account_text,
+        case when is_plain then meter_text end as meter_text,
+        case when is_plain then units_text end as units_text,
+        case when is_plain then endpoint_text end as endpoint_text,
+        case when is_plain then status_text end as status_text,
+        case when is_plain then properties end as properties,
+        case when is_plain then event_at end as event_at
+    from (
+        select
+            plain_texts.*,
+            read_error is null and {{ usage_billing.is_plain_event({
+                'event_id': 'event_id_text', 'account': 'account_text', 'meter': 'meter_text',
+                'units': 'units_text', 'endpoint': 'endpoint_text', 'status': 'status_text',
+                'metadata': 'metadata_text', 'event_at': 'event_at',
+            }) }} as is_plain
+        from plain_texts
+    ) as classified_texts
+
+),
+
+-- The columns of the full path's `normalised`, which it joins below.
+plain_values as (
+
+    select
+        source_file,
+        line_number,
+        cast(null as {{ dbt.type_string() }}) as invalid_reason,
+        true as is_valid,
+        nullif(event_id_text, '') as sender_event_id,
+        account_text as account_id,
+        coalesce(nullif(meter_text, ''), 'api_calls') as meter,
+        cast(coalesce(units_text, '1') as {{ usage_billing.type_quantity() }}) as units,
+        event_at,
+        {{ usage_billing.endpoint_without_query('endpoint_text') }} as endpoint,
+        coalesce(cast(status_text as integer), 200) as status_code,
+        properties,
+        cast(null as {{ dbt.type_string() }}) as metadata,
+        cast(null as {{ dbt.type_string() }}) as raw
+    from classified
+    where is_plain
+
+),
+
+-- The full path reads the other lines.
+other_lines as (
+
+    select
+        source_file,
+        line_number,
+        raw,
+        read_error
+    from classified
+    where not is_plain
+
+),
+{%- endif %}
 
 {#- Every key the contract reads, parsed out of the line in one pass; metadata.endpoint and
     metadata.status are read from the (small) metadata fragment. Aliases are in precedence order. -#}
@@ -71,7 +199,7 @@ documents as (
         read_error,
         {{ usage_billing.json_root_type('raw') }} as doc_type,
         {{ usage_billing.json_extract_fields('raw', top_keys) }} as doc_fields
-    from non_blank_lines
+    from {{ 'other_lines' if fast_path else 'non_blank_lines' }}
 
 ),
 
@@ -83,9 +211,7 @@ top_fields as (
         raw,
         read_error,
         doc_type,
-        {%- for name in top_keys %}
-        {{ usage_billing.json_fields_item('doc_fields', loop.index) }} as {{ name }}_json{{ ',' if not loop.last }}
-        {%- endfor %}
+        {{- usage_billing.json_fields_columns('doc_fields', top_keys, '_json') }}
     from documents
 
 ),
@@ -283,14 +409,7 @@ normalised as (
         case when invalid_reason is null then coalesce(nullif(meter_text, ''), 'api_calls') end as meter,
         case when invalid_reason is null then cast(units_wide as {{ usage_billing.type_quantity() }}) end as units,
         case when invalid_reason is null then event_at end as event_at,
-        -- Endpoints are compared without their query string (§3a).
-        case when invalid_reason is null then
-            nullif(case
-                when {{ dbt.position("'?'", 'endpoint_text') }} > 0
-                    then substring(endpoint_text, 1, {{ dbt.position("'?'", 'endpoint_text') }} - 1)
-                else endpoint_text
-            end, '')
-        end as endpoint,
+        case when invalid_reason is null then {{ usage_billing.endpoint_without_query('endpoint_text') }} end as endpoint,
         case when invalid_reason is null then status_code_parsed end as status_code,
         properties,
         metadata,
@@ -299,13 +418,23 @@ normalised as (
 
 ),
 
+all_lines as (
+
+    select * from normalised
+    {%- if fast_path %}
+    union all
+    select * from plain_values
+    {%- endif %}
+
+),
+
 identified as (
 
     select
-        normalised.*,
+        all_lines.*,
         -- E2 conflicts compare these normalised fields (through a hash of them).
         {{ usage_billing.row_hash(['account_id', 'meter', 'units', 'event_at', 'endpoint', 'status_code']) }} as content_hash
-    from normalised
+    from all_lines
 
 ),
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -100,6 +101,40 @@ class Warehouse:
             return con.execute(sql, params or []).fetchall()
         finally:
             con.close()
+
+
+def stage_events(tmp_path: Path, events_dir: Path, name: str, dbt_vars: dict) -> tuple[Path, str]:
+    """`dbt run` of the staging events model (with the file checks it loads from) over the files in
+    events_dir, with the given dbt vars, into tmp_path/<name>.duckdb: that path and dbt's log."""
+    from orchestration.resources import dbt_executable
+
+    db = tmp_path / f"{name}.duckdb"
+    env = dict(
+        os.environ,
+        USAGE_BILLING_EVENTS=str(events_dir) + "/*",
+        USAGE_BILLING_DUCKDB=str(db),
+        USAGE_BILLING_CATALOG=str(SEEDS),
+    )
+    run = subprocess.run(
+        [
+            dbt_executable(),
+            "run",
+            "--select",
+            "+stg_raw_events__usage_events",
+            "--profiles-dir",
+            str(REPO_ROOT),
+            "--target-path",
+            str(tmp_path / f"target_{name}"),
+            "--vars",
+            json.dumps(dbt_vars),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return db, run.stdout
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ included. A file with a float status column must take the line path in both buil
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from tests.python.conftest import REPO_ROOT, SEEDS
+from tests.python.conftest import stage_events
 
 STAGING = "stg_raw_events__usage_events"
 T = "2026-01-05T12:00:00Z"
@@ -93,34 +90,7 @@ def _write_events(events_dir: Path) -> None:
 
 
 def _stage(tmp_path: Path, events_dir: Path, name: str, as_lines: bool) -> tuple[list[tuple], str]:
-    from orchestration.resources import dbt_executable
-
-    db = tmp_path / f"{name}.duckdb"
-    env = dict(
-        os.environ,
-        USAGE_BILLING_EVENTS=str(events_dir) + "/*",
-        USAGE_BILLING_DUCKDB=str(db),
-        USAGE_BILLING_CATALOG=str(SEEDS),
-    )
-    run = subprocess.run(
-        [
-            dbt_executable(),
-            "run",
-            "--select",
-            "+" + STAGING,  # with the file checks it loads from
-            "--profiles-dir",
-            str(REPO_ROOT),
-            "--target-path",
-            str(tmp_path / f"target_{name}"),
-            "--vars",
-            json.dumps({"parquet_as_lines": as_lines}),
-        ],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    db, log = stage_events(tmp_path, events_dir, name, {"parquet_as_lines": as_lines})
     con = duckdb.connect(str(db), read_only=True)
     try:
         columns = [c for (c, *_) in con.execute(f"describe staging.{STAGING}").fetchall() if c != "loaded_at"]
@@ -129,7 +99,7 @@ def _stage(tmp_path: Path, events_dir: Path, name: str, as_lines: bool) -> tuple
         ).fetchall()
     finally:
         con.close()
-    return rows, run.stdout
+    return rows, log
 
 
 def test_typed_parquet_rows_stage_like_json_lines(tmp_path: Path) -> None:
