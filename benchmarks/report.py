@@ -72,6 +72,11 @@ def point_table(point: dict, startup: dict) -> list[str]:
     totals = point.get("totals")
     if totals:
         verdict = "equal" if totals["differ"] == 0 else f"DIFFERENT for {totals['differ']:,}"
+        if totals["differ"] and "differ_with_tie" in totals:
+            verdict += (
+                f" ({totals['differ_with_tie']:,} of them hold a conflicting copy that ties with the kept one"
+                " on timestamp and file: E2 breaks it by line number, which the lean query cannot see)"
+            )
         lines.append(
             f"Lean query against the build (marts.fct_invoices, subtotal, credits and total): {verdict}; "
             f"{totals['same']:,} of {totals['invoices']:,} account-months equal"
