@@ -22,12 +22,6 @@
 
 with
 
-kept_events as (
-
-    select * from {{ ref('int_usage_events_deduplicated') }}
-
-),
-
 accounts as (
 
     select * from {{ ref('accounts') }}
@@ -42,10 +36,12 @@ meters as (
 
 {% if is_incremental() %}
 {%- set absorbed_through = usage_billing.loaded_through(this, 'last_loaded_at') %}
+-- Read straight from the table (not through a CTE of all kept events, which DuckDB would materialize
+-- whole because it is read twice), so the watermark skips the row groups of older loads.
 added_events as (
 
     select {{ event_columns | join(', ') }}, last_loaded_at
-    from kept_events
+    from {{ ref('int_usage_events_deduplicated') }}
     where last_loaded_at > {{ absorbed_through }}
 
 ),
@@ -99,7 +95,7 @@ usage_events as (
         {%- endfor %}
         kept_events.last_loaded_at,
         0 as event_sign
-    from kept_events
+    from {{ ref('int_usage_events_deduplicated') }} as kept_events
     inner join recounted_days
         on kept_events.account_id = recounted_days.account_id
         and kept_events.meter = recounted_days.meter
@@ -110,7 +106,7 @@ usage_events as (
 usage_events as (
 
     select {{ event_columns | join(', ') }}, last_loaded_at, 1 as event_sign
-    from kept_events
+    from {{ ref('int_usage_events_deduplicated') }}
 
 ),
 {% endif %}
