@@ -149,6 +149,15 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The same filter for int_usage_threshold_crossings' inputs: the pairs of crossing_periods_to_redo. -#}
+{% macro in_crossing_periods_to_redo() -%}
+    {%- if is_incremental() -%}
+        (account_id, period_start) in ({{ usage_billing.crossing_periods_to_redo(this) }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
 {#- Strategy replace_changed_periods: the account periods changed since the rollup last ran are deleted
     and the model's rows (recomputed for exactly those periods) inserted. -#}
 {% macro get_incremental_replace_changed_periods_sql(arg_dict) %}
@@ -159,6 +168,41 @@
     {{ return(usage_billing.replace_rows(
         target, arg_dict['temp_relation'], arg_dict['dest_columns'] | map(attribute='name') | list,
         '(existing_rows.account_id, existing_rows.period_start) in (' ~ changed ~ ')', 'true'
+    )) }}
+{% endmacro %}
+
+{#- SQL: the (account_id, period_start) pairs int_usage_threshold_crossings (`relation`) recomputes: the
+    pairs whose usage changed, and the pairs with a threshold reached that it holds no crossing for. A
+    pair's thresholds can appear without new usage in it: its period starts counting once as_of passes
+    the period's start (plan segments, P2), which new events of other accounts or an explicit as_of do. -#}
+{% macro crossing_periods_to_redo(relation) -%}
+    {{ usage_billing.changed_account_periods(relation, usage_billing.rollup_absorbed_through(relation)) }}
+    union
+    select reached.account_id, reached.period_start
+    from {{ usage_billing.intermediate_relation(relation, 'int_usage_thresholds_reached') }} as reached
+    where not exists (
+        select 1
+        from {{ relation }} as held
+        where {{ usage_billing.same_threshold('held', 'reached') }}
+    )
+{%- endmacro %}
+
+{#- SQL: rows `a` and `b` (of int_usage_thresholds_reached or int_usage_threshold_crossings) are about the
+    same threshold of the same account period. -#}
+{% macro same_threshold(a, b) -%}
+    {%- for column in ['account_id', 'period_start', 'alert_type', 'threshold_pct', 'price_id'] -%}
+        {{ a }}.{{ column }} = {{ b }}.{{ column }}{{ ' and ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+{#- Strategy replace_crossing_periods (int_usage_threshold_crossings): like replace_changed_periods, for
+    the pairs of crossing_periods_to_redo. -#}
+{% macro get_incremental_replace_crossing_periods_sql(arg_dict) %}
+    {%- set target = arg_dict['target_relation'] -%}
+    {{ return(usage_billing.replace_rows(
+        target, arg_dict['temp_relation'], arg_dict['dest_columns'] | map(attribute='name') | list,
+        '(existing_rows.account_id, existing_rows.period_start) in ('
+            ~ usage_billing.crossing_periods_to_redo(target) ~ ')', 'true'
     )) }}
 {% endmacro %}
 

@@ -40,7 +40,7 @@
 {% macro dbt_spark_validate_get_incremental_strategy(raw_strategy, file_format) %}
     {%- set supported = [
         'append', 'insert_overwrite', 'delete+insert', 'rollup_upsert', 'replace_changed_periods',
-        'replace_redecided_events',
+        'replace_crossing_periods', 'replace_redecided_events',
     ] -%}
     {%- if raw_strategy not in supported -%}
         {{ exceptions.raise_compiler_error('usage_billing on Spark supports the incremental strategies '
@@ -63,6 +63,8 @@
         {{ return(usage_billing.get_incremental_rollup_upsert_sql(arg_dict)) }}
     {%- elif strategy == 'replace_changed_periods' -%}
         {{ return(usage_billing.get_incremental_replace_changed_periods_sql(arg_dict)) }}
+    {%- elif strategy == 'replace_crossing_periods' -%}
+        {{ return(usage_billing.get_incremental_replace_crossing_periods_sql(arg_dict)) }}
     {%- elif strategy == 'replace_redecided_events' -%}
         {{ return(usage_billing.get_incremental_replace_redecided_events_sql(arg_dict)) }}
     {%- endif -%}

@@ -1,11 +1,13 @@
 {#- When each quantity threshold of int_usage_thresholds_reached was crossed: the event, among that
     day's kept events of the price's usage, whose running total reached it (usage_alerts' quantity alerts).
     The one model of the alerts that reads kept events, so it is kept by account period (macros/rollups.sql):
-    a run finds the crossings of the periods whose usage changed, and a run with no new usage reads no event. -#}
+    a run finds the crossings of the periods whose usage changed or that have a threshold reached with no
+    crossing held yet (crossing_periods_to_redo); a run with neither reads no event. usage_alerts shows only
+    the crossings of thresholds reached now (an earlier explicit as_of may leave others here). -#}
 {{
     config(
         materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
+        incremental_strategy='replace_crossing_periods',
         on_schema_change='fail',
         post_hook="{{ usage_billing.record_rollup_watermark() }}",
     )
@@ -15,7 +17,7 @@ with
 matched_usage as (
 
     select * from {{ ref('int_usage_prices_matched') }}
-    where price_id is not null and {{ usage_billing.in_changed_periods() }}
+    where price_id is not null and {{ usage_billing.in_crossing_periods_to_redo() }}
 
 ),
 
@@ -34,7 +36,7 @@ meters as (
 thresholds_reached as (
 
     select * from {{ ref('int_usage_thresholds_reached') }}
-    where {{ usage_billing.in_changed_periods() }}
+    where {{ usage_billing.in_crossing_periods_to_redo() }}
 
 ),
 
@@ -42,7 +44,7 @@ thresholds_reached as (
 first_seen_values as (
 
     select * from {{ ref('int_usage_values_first_seen') }}
-    where {{ usage_billing.in_changed_periods() }}
+    where {{ usage_billing.in_crossing_periods_to_redo() }}
 
 ),
 

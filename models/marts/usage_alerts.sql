@@ -60,7 +60,13 @@ thresholds as (
 -- Quantity thresholds: when each was crossed (the only part that reads kept events, kept by period).
 quantity_alerts as (
 
-    select * from {{ ref('int_usage_threshold_crossings') }}
+    select crossings.*
+    from {{ ref('int_usage_threshold_crossings') }} as crossings
+    where exists (
+        select 1
+        from {{ ref('int_usage_thresholds_reached') }} as reached
+        where {{ usage_billing.same_threshold('reached', 'crossings') }}
+    )
 
 ),
 

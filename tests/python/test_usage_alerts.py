@@ -107,3 +107,32 @@ def test_alert_thresholds_and_crossing_times(warehouse: Warehouse) -> None:
         )
         == []
     )
+
+
+def test_crossings_follow_as_of_without_new_usage(warehouse: Warehouse) -> None:
+    # acct_0009 (plan free, 1,000 calls included, periods from the 1st): 600 calls a minute apart on Jan 10
+    # and on Feb 10 from 00:00. 50 % (call 500, minute 499) is crossed at 08:19 each day; 80 % is not reached.
+    minute = timedelta(minutes=1)
+    events = _calls("acct_0009", 600, START, minute, "jan") + _calls(
+        "acct_0009", 600, START + timedelta(days=31), minute, "feb"
+    )
+    warehouse.write_events("two_months.ndjson", events)
+    alerts = (
+        "select cast(period_start as varchar), threshold_pct, crossed_at from marts.usage_alerts "
+        "where account_id = 'acct_0009' and alert_type = 'included_allowance' order by all"
+    )
+    jan = ("2026-01-01", 50, datetime(2026, 1, 10, 8, 19))
+    feb = ("2026-02-01", 50, datetime(2026, 2, 10, 8, 19))
+
+    # as_of Jan 20: February's period has not started, so its threshold is not reached yet.
+    warehouse.build(as_of="2026-01-20")
+    assert warehouse.query(alerts) == [jan]
+    # No new file, as_of back to the newest event: February's period counts now, and its crossing is found
+    # although its usage did not change since the last build.
+    warehouse.build()
+    assert warehouse.query(alerts) == [jan, feb]
+    # Back to Jan 20: the February crossing held from the last build is not shown.
+    warehouse.build(as_of="2026-01-20")
+    assert warehouse.query(alerts) == [jan]
+    warehouse.build()
+    assert warehouse.query(alerts) == [jan, feb]
