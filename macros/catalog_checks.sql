@@ -90,6 +90,18 @@ errors as (
     where {{ column }} < 0
     union all
     {%- endfor %}
+    {%- for column in ['block_overdue_days', 'stale_after_hours'] %}
+    select 'plans.csv', plan_id, 'negative_setting',
+        '{{ column }} ' || cast({{ column }} as {{ s }}) || ' is negative'
+    from plans
+    where {{ column }} < 0
+    union all
+    {%- endfor %}
+    select 'plans.csv', plan_id, 'invalid_when_stale',
+        'when_stale ' || when_stale || ' is not allow or block'
+    from plans
+    where when_stale not in ('allow', 'block')
+    union all
 
     -- Prices.
     select 'prices.csv', prices.price_id, 'unknown_plan',

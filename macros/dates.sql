@@ -5,3 +5,14 @@
 {% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
     timestampadd({{ datepart | upper }}, cast({{ interval }} as bigint), {{ from_date_or_timestamp }})
 {%- endmacro %}
+
+{#- The day receivables are aged on: dbt var receivables_date (YYYY-MM-DD), else today (UTC) when the model
+    is built. -#}
+{% macro receivables_date() -%}
+    {%- set day = var('receivables_date', '') | string | trim -%}
+    {%- if day != '' -%}
+        cast({{ usage_billing.sql_string(day) }} as date)
+    {%- else -%}
+        cast({{ dbt.current_timestamp() }} as date)
+    {%- endif -%}
+{%- endmacro %}

@@ -38,6 +38,30 @@
         line_count {{ dbt.type_int() }},
         closed_at {{ dbt.type_timestamp() }}
     );
+    {#- Payment status of pushed invoices as Stripe reports it (orchestration/stripe/payments.py writes it):
+        a row when a read finds an invoice new or changed, so the table is its history. Amounts in minor
+        units, exactly as Stripe gives them. -#}
+    create table if not exists ledger.stripe_invoice_status (
+        invoice_id {{ dbt.type_string() }},
+        account_id {{ dbt.type_string() }},
+        stripe_invoice_id {{ dbt.type_string() }},
+        currency {{ dbt.type_string() }},
+        stripe_status {{ dbt.type_string() }},
+        amount_due_minor {{ dbt.type_bigint() }},
+        amount_paid_minor {{ dbt.type_bigint() }},
+        amount_remaining_minor {{ dbt.type_bigint() }},
+        due_date date,
+        finalized_at {{ dbt.type_timestamp() }},
+        paid_at {{ dbt.type_timestamp() }},
+        read_at {{ dbt.type_timestamp() }}
+    );
+    {#- One row per status read, changed or not: how fresh the statuses are. -#}
+    create table if not exists ledger.stripe_status_reads (
+        read_at {{ dbt.type_timestamp() }},
+        invoices_read {{ dbt.type_int() }},
+        invoices_changed {{ dbt.type_int() }},
+        errors {{ dbt.type_int() }}
+    );
 {%- endmacro %}
 
 {% macro default__create_ledger_tables() %}

@@ -36,6 +36,15 @@
     end
 {%- endmacro %}
 
+{#- An integer amount in minor units (as Stripe gives it) in major units, exactly: 1234 with 2 → 12.34. -#}
+{% macro from_minor_units(amount_minor, minor_units) -%}
+    case {{ minor_units }}
+        {%- for scale in range(0, 5) %}
+        when {{ scale }} then cast(cast({{ amount_minor }} as decimal(38, 0)) * cast({{ '1' if scale == 0 else '0.' ~ ('0' * (scale - 1)) ~ '1' }} as decimal(38, {{ scale }})) as {{ usage_billing.type_money() }})
+        {%- endfor %}
+    end
+{%- endmacro %}
+
 {#- ceil (or floor) of quantity / whole package size, exactly (P7). -#}
 {% macro packages_needed(quantity, package_size, rounding) -%}
     {%- set q = "cast(cast(" ~ quantity ~ " as decimal(38, 9)) * 1000000000 as " ~ usage_billing.type_integer_wide() ~ ")" -%}

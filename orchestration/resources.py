@@ -122,7 +122,36 @@ def stage_catalog() -> str | None:
     staged.mkdir(parents=True)
     for name in CATALOG_FILES:
         shutil.copyfile(source_dir / name, staged / name)
+    add_missing_plan_settings(staged / "plans.csv")
     return str(staged.relative_to(project_dir))
+
+
+# plans.csv columns added after the first release (the gateway's entitlements, docs/entitlements.md): a
+# catalog written before them still loads, with every setting off.
+PLAN_SETTINGS = (
+    "block_on_hard_limit",
+    "block_on_spend_cap",
+    "block_on_no_credits",
+    "block_overdue_days",
+    "when_stale",
+    "stale_after_hours",
+)
+
+
+def add_missing_plan_settings(plans_csv: Path) -> None:
+    """Append the PLAN_SETTINGS columns a staged plans.csv lacks, blank (= off) on every row."""
+    import csv
+
+    with plans_csv.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        return
+    missing = [name for name in PLAN_SETTINGS if name not in rows[0]]
+    if not missing:
+        return
+    rows = [rows[0] + missing] + [row + [""] * len(missing) for row in rows[1:] if row]
+    with plans_csv.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(rows)
 
 
 class StripeResource(dg.ConfigurableResource):

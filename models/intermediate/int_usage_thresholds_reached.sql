@@ -6,15 +6,9 @@
     usage_alerts, DuckDB estimated billions and built its hash table on all kept events instead. -#}
 with
 
-price_quantities as (
+watched_limits as (
 
-    select * from {{ ref('int_invoice_price_quantities') }}
-
-),
-
-price_tiers as (
-
-    select * from {{ ref('price_tiers') }}
+    select * from {{ ref('int_invoice_price_limits') }}
 
 ),
 
@@ -27,33 +21,6 @@ prices_accumulated as (
 thresholds as (
 
     {{ usage_billing.alert_thresholds() }}
-
-),
-
--- What each price watches: its free first tier and its hard limit.
-watched_limits as (
-
-    select
-        price_quantities.*,
-        'included_allowance' as alert_type,
-        price_tiers.up_to as limit_value
-    from price_quantities
-    inner join price_tiers
-        on price_quantities.price_id = price_tiers.price_id
-        and price_tiers.tier = 1
-    where price_quantities.billing_scheme = 'tiered'
-        and price_tiers.up_to > 0
-        and price_tiers.unit_amount = 0
-        and coalesce(price_tiers.flat_amount, 0) = 0
-
-    union all
-
-    select
-        price_quantities.*,
-        'hard_limit' as alert_type,
-        price_quantities.hard_limit as limit_value
-    from price_quantities
-    where price_quantities.hard_limit > 0
 
 ),
 
