@@ -12,11 +12,33 @@ beyond that, and real Stripe has, is added here, modelled on Stripe's API refere
 - `POST /v1/invoices` for a customer without a subscription (localstripe answers 404 "No upcoming
   invoices"): parameters `customer`, `currency`, `pending_invoice_items_behavior` (`exclude`, the
   default, or `include`: the customer's pending invoice items in the invoice's currency become its
-  lines), `auto_advance` (default false), `collection_method`, `description`, `metadata`. The invoice
-  is a `draft`. A request with `subscription` still goes to localstripe.
-- `POST /v1/invoices/{id}/finalize` (optional `auto_advance`): a draft becomes `open` (`paid` when the
-  total is not positive), gets a `number` and `status_transitions.finalized_at`; finalizing a
-  non-draft invoice is a 400.
+  lines), `auto_advance` (default false), `collection_method` (`charge_automatically`, the default,
+  or `send_invoice`), `days_until_due` (integer >= 0) or `due_date` (unix timestamp; a past one is
+  accepted), `description`, `metadata`. `days_until_due` and `due_date` are only for `send_invoice`
+  (400 with `charge_automatically`), which needs exactly one of them (400 with neither or both). The
+  invoice is a `draft`. A request with `subscription` still goes to localstripe.
+- Every invoice exports `due_date`: null for `charge_automatically`; the given `due_date`; with
+  `days_until_due`, creation time plus that many days, then `finalized_at` plus that many days once
+  finalized.
+- `POST /v1/invoices/{id}/finalize` (optional `auto_advance`): a draft becomes `open` (`paid`, with
+  `status_transitions.paid_at` and event `invoice.paid`, when nothing is due), gets a `number` and
+  `status_transitions.finalized_at`; finalizing a non-draft invoice is a 400.
+- `POST /v1/invoices/{id}/pay`: a draft is finalized first. `paid_out_of_band=true`: an `open` or
+  `uncollectible` invoice becomes `paid` with no payment method and no charge: `paid_out_of_band`
+  true, `status_transitions.paid_at`, event `invoice.paid`. Without it, localstripe charges the
+  customer's default payment method (an `uncollectible` invoice too). A `paid` or `void` invoice is a
+  400.
+- `POST /v1/invoices/{id}/mark_uncollectible`: an `open` invoice becomes `uncollectible`, with
+  `status_transitions.marked_uncollectible_at` and event `invoice.marked_uncollectible`; any other
+  status is a 400.
+- `POST /v1/invoices/{id}/void`: an `open` or `uncollectible` invoice becomes `void`, with
+  `status_transitions.voided_at` and event `invoice.voided`; a draft, `paid` or `void` invoice is a 400
+  (localstripe voided drafts, and answered 400 for any invoice without a payment intent).
+- An invoice's `status` is one of `draft`, `open`, `paid`, `uncollectible`, `void`; `amount_paid` is
+  `amount_due` when `paid`, else 0; `amount_remaining` is 0 when `paid` or `void`, else `amount_due`;
+  `paid_out_of_band` is exported (false unless paid so); `status_transitions` always has
+  `marked_uncollectible_at`. Invoices read from a state file written before these fields existed get
+  the defaults (no due date, not uncollectible, not paid out of band).
 - `GET /v1/invoices` with `customer`, `status`, `subscription`, `limit` (1-100), `starting_after`:
   newest first, each invoice with its `metadata` and `lines`.
 - `GET /v1/invoiceitems` with `customer`, `invoice`, `pending` (true: not on an invoice yet; false:
@@ -53,6 +75,13 @@ from typing import Any
 DEFAULT_PORT = 8420
 DAY_SECONDS = 24 * 3600
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# localstripe's PaymentIntent cancel accepts these (Stripe's list).
+CANCELABLE_PAYMENT_INTENT_STATUSES = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+)
 
 log = logging.getLogger("usage_billing.local_stripe")
 
@@ -120,6 +149,40 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
     Invoice.total = property(lambda self: self.subtotal + self.tax)
     Invoice.amount_due = property(lambda self: max(0, self.total - (self.starting_balance or 0)))
 
+    # Statuses after finalization as in Stripe. The attributes below are ours; invoices pickled
+    # before they existed (a state file) lack them, hence getattr with the defaults.
+    def invoice_status(self) -> str:
+        if self._draft:
+            return "draft"
+        if self._voided:
+            return "void"
+        if getattr(self, "_paid_out_of_band", False) or self.total <= 0 or self.amount_due <= 0:
+            return "paid"
+        if self.payment_intent:
+            pi = resources.PaymentIntent._api_retrieve(self.payment_intent)
+            if pi.status == "succeeded":
+                return "paid"
+            if pi.status == "canceled":
+                return "void"
+        if getattr(self, "_uncollectible", False):
+            return "uncollectible"
+        return "open"
+
+    Invoice.status = property(invoice_status)
+    Invoice.amount_paid = property(lambda self: self.amount_due if self.status == "paid" else 0)
+    Invoice.amount_remaining = property(
+        lambda self: 0 if self.status in ("paid", "void") else self.amount_due - self.amount_paid
+    )
+    Invoice.due_date = property(lambda self: getattr(self, "_due_date", None))
+    Invoice.paid_out_of_band = property(lambda self: getattr(self, "_paid_out_of_band", False))
+    original_invoice_export = Invoice._export
+
+    def export_invoice(self, expand=None):
+        self.status_transitions.setdefault("marked_uncollectible_at", None)
+        return original_invoice_export(self, expand=expand)
+
+    Invoice._export = export_invoice
+
     idempotency = IdempotencyStore(ttl=idempotency_ttl)
     invoice_numbers = {"next": 1}
 
@@ -127,6 +190,12 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
         value = resources.try_convert_to_bool(value)
         if not isinstance(value, bool):
             raise UserError(400, f"Invalid boolean: {name}", {"param": name})
+        return value
+
+    def int_param(name: str, value: Any, minimum: int) -> int:
+        value = resources.try_convert_to_int(value)
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise UserError(400, f"Invalid integer: {name} (at least {minimum})", {"param": name})
         return value
 
     def list_param(data: dict) -> tuple[int, str | None]:
@@ -176,6 +245,8 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
         auto_advance = bool_param("auto_advance", data.pop("auto_advance", False))
         collection_method = data.pop("collection_method", "charge_automatically")
         currency = data.pop("currency", None)
+        days_until_due = data.pop("days_until_due", None)
+        due_date = data.pop("due_date", None)
         description = data.pop("description", None)
         metadata = metadata_param(data.pop("metadata", None))
         no_unknown(data)
@@ -185,6 +256,26 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
             raise UserError(400, "Invalid pending_invoice_items_behavior", {"param": "behavior"})
         if collection_method not in ("charge_automatically", "send_invoice"):
             raise UserError(400, "Invalid collection_method", {"param": "collection_method"})
+        if days_until_due is not None:
+            days_until_due = int_param("days_until_due", days_until_due, 0)
+        if due_date is not None:
+            due_date = int_param("due_date", due_date, 1)
+        if collection_method == "charge_automatically":
+            for name, value in (("days_until_due", days_until_due), ("due_date", due_date)):
+                if value is not None:
+                    raise UserError(
+                        400,
+                        f"{name} can only be set when collection_method is send_invoice.",
+                        {"param": name},
+                    )
+        elif days_until_due is None and due_date is None:
+            raise UserError(
+                400,
+                "Invoices with collection_method=send_invoice need days_until_due or due_date.",
+                {"param": "days_until_due"},
+            )
+        elif days_until_due is not None and due_date is not None:
+            raise UserError(400, "Set only one of days_until_due and due_date.", {"param": "due_date"})
         if currency is not None and (not isinstance(currency, str) or len(currency) != 3):
             raise UserError(400, "Invalid currency", {"param": "currency"})
         Customer._api_retrieve(customer)  # 404 if unknown
@@ -209,7 +300,34 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
         invoice.collection_method = collection_method
         invoice.billing_reason = "manual"
         invoice.number = None
+        invoice._days_until_due = days_until_due
+        invoice._due_date = (
+            invoice.created + days_until_due * DAY_SECONDS if days_until_due is not None else due_date
+        )
+        invoice._uncollectible = False
+        invoice._paid_out_of_band = False
+        invoice.status_transitions["marked_uncollectible_at"] = None
         return server.json_response(invoice._export(expand=expand))
+
+    def unexpected_state(invoice, action: str, allowed: str):
+        return UserError(
+            400,
+            f"You can only {action} an invoice that is {allowed}; this one is {invoice.status}.",
+            {"code": "invoice_unexpected_state"},
+        )
+
+    def finalize(invoice) -> None:
+        invoice._finalize()
+        finalized_at = invoice.status_transitions["finalized_at"]
+        invoice.number = f"LOCAL-{invoice_numbers['next']:06d}"
+        invoice_numbers["next"] += 1
+        days_until_due = getattr(invoice, "_days_until_due", None)
+        if days_until_due is not None:
+            invoice._due_date = finalized_at + days_until_due * DAY_SECONDS
+        schedule_webhook(Event("invoice.finalized", invoice))
+        if invoice.status == "paid":  # nothing due: paid at once, as in Stripe
+            invoice.status_transitions["paid_at"] = finalized_at
+            schedule_webhook(Event("invoice.paid", invoice))
 
     async def finalize_invoice(request):
         data = dict(await server.get_post_data(request) or {})
@@ -225,10 +343,63 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
             )
         if auto_advance is not None:
             invoice.auto_advance = bool_param("auto_advance", auto_advance)
-        invoice._finalize()
-        invoice.number = f"LOCAL-{invoice_numbers['next']:06d}"
-        invoice_numbers["next"] += 1
-        schedule_webhook(Event("invoice.finalized", invoice))
+        finalize(invoice)
+        return server.json_response(invoice._export(expand=expand))
+
+    async def pay_invoice(request):
+        data = dict(await server.get_post_data(request) or {})
+        expand = data.pop("expand", None)
+        out_of_band = bool_param("paid_out_of_band", data.pop("paid_out_of_band", False))
+        no_unknown(data)
+        invoice = Invoice._api_retrieve(request.match_info["id"])
+        if invoice.status in ("paid", "void"):
+            raise unexpected_state(invoice, "pay", "draft, open or uncollectible")
+        if invoice.status == "draft":
+            finalize(invoice)  # as Stripe does; if nothing is due, it is paid now
+            if invoice.status == "paid":
+                return server.json_response(invoice._export(expand=expand))
+        if out_of_band:
+            invoice._paid_out_of_band = True
+            invoice.status_transitions["paid_at"] = int(time.time())
+            schedule_webhook(Event("invoice.paid", invoice))
+        else:
+            # localstripe's payment with the default payment method; it only pays open invoices.
+            uncollectible = getattr(invoice, "_uncollectible", False)
+            invoice._uncollectible = False
+            try:
+                Invoice._api_pay_invoice(invoice.id)
+            finally:
+                invoice._uncollectible = uncollectible  # a succeeded payment makes it paid anyway
+        return server.json_response(invoice._export(expand=expand))
+
+    async def mark_uncollectible(request):
+        data = dict(await server.get_post_data(request) or {})
+        expand = data.pop("expand", None)
+        no_unknown(data)
+        invoice = Invoice._api_retrieve(request.match_info["id"])
+        if invoice.status != "open":
+            raise unexpected_state(invoice, "mark uncollectible", "open")
+        invoice._uncollectible = True
+        invoice.status_transitions["marked_uncollectible_at"] = int(time.time())
+        schedule_webhook(Event("invoice.marked_uncollectible", invoice))
+        return server.json_response(invoice._export(expand=expand))
+
+    async def void_invoice(request):
+        data = dict(await server.get_post_data(request) or {})
+        expand = data.pop("expand", None)
+        no_unknown(data)
+        invoice = Invoice._api_retrieve(request.match_info["id"])
+        if invoice.status not in ("open", "uncollectible"):
+            raise unexpected_state(invoice, "void", "open or uncollectible")
+        if invoice.payment_intent:
+            pi = resources.PaymentIntent._api_retrieve(invoice.payment_intent)
+            if pi.status in CANCELABLE_PAYMENT_INTENT_STATUSES:
+                resources.PaymentIntent._api_cancel(pi.id)
+        invoice._voided = True
+        invoice.status_transitions["voided_at"] = int(time.time())
+        if invoice.subscription:  # as localstripe does
+            resources.Subscription._api_retrieve(invoice.subscription)._on_initial_payment_voided(invoice)
+        schedule_webhook(Event("invoice.voided", invoice))
         return server.json_response(invoice._export(expand=expand))
 
     async def list_invoices(request):
@@ -327,6 +498,9 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
     overrides = {
         ("POST", "/v1/invoices"): create_invoice,
         ("POST", "/v1/invoices/{id}/finalize"): finalize_invoice,
+        ("POST", "/v1/invoices/{id}/pay"): pay_invoice,
+        ("POST", "/v1/invoices/{id}/mark_uncollectible"): mark_uncollectible,
+        ("POST", "/v1/invoices/{id}/void"): void_invoice,
         ("GET", "/v1/invoices"): list_invoices,
         ("GET", "/v1/invoiceitems"): list_invoice_items,
     }
