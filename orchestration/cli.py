@@ -299,30 +299,47 @@ def _period(value: str) -> str:
 @_writes_warehouse("push")
 def cmd_push(args: argparse.Namespace) -> int:
     """Run the stripe_push asset in process (the same asset as push_job in the UI)."""
-    _absolutise_env()
-    import dagster as dg
-
-    from orchestration.assets.stripe import RECONCILIATION_CHECK, stripe_push
-    from orchestration.resources import stripe_resource
+    if not _built_warehouse("push"):
+        return 1
+    from orchestration.assets.stripe import RECONCILIATION_CHECK
+    from orchestration.definitions import defs
 
     if not _check_months([args.period]):
         return 1
     run_config = {
         "loggers": {"console": {"config": {"log_level": args.log_level}}},
-        "ops": {"stripe_push": {"config": {"dry_run": args.dry_run, "live": args.live}}},
+        "ops": {
+            "stripe_push": {"config": {"dry_run": args.dry_run, "live": args.live}},
+            "stripe_invoice_status": {"config": {"live": args.live}},
+        },
     }
-    result = dg.materialize(
-        [stripe_push],
-        resources={"stripe": stripe_resource()},
-        run_config=run_config,
-        instance=_instance(),
-        raise_on_error=False,
-        partition_key=args.period,
-    )
+    # A dry run sends nothing, so there is no status to read back: the push alone.
+    job = "push_job" if not args.dry_run else None
+    if job:
+        result = defs.resolve_job_def(job).execute_in_process(
+            run_config=run_config, instance=_instance(), raise_on_error=False, partition_key=args.period
+        )
+    else:
+        import dagster as dg
+
+        from orchestration.assets.stripe import stripe_push
+        from orchestration.resources import stripe_resource
+
+        run_config["ops"].pop("stripe_invoice_status")
+        result = dg.materialize(
+            [stripe_push],
+            resources={"stripe": stripe_resource()},
+            run_config=run_config,
+            instance=_instance(),
+            raise_on_error=False,
+            partition_key=args.period,
+        )
     for materialization in result.asset_materializations_for_node("stripe_push"):
         summary = materialization.metadata.get("summary")
         if summary is not None:
             print(str(summary.value).strip().strip("`").strip())
+    for materialization in result.asset_materializations_for_node("stripe_invoice_status"):
+        print(str(materialization.metadata["summary"].value))
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -342,6 +359,62 @@ def cmd_push(args: argparse.Namespace) -> int:
         sys.stderr.write("reconciliation with Stripe failed: see marts.stripe_reconciliation\n")
         return 1
     return 0
+
+
+@_writes_warehouse("payment-status")
+def cmd_payment_status(args: argparse.Namespace) -> int:
+    """Run payment_status_job in process: read Stripe's statuses, rebuild receivables and entitlements."""
+    if not _built_warehouse("payment-status"):
+        return 1
+    from orchestration.definitions import defs
+
+    result = defs.resolve_job_def("payment_status_job").execute_in_process(
+        run_config={
+            "loggers": {"console": {"config": {"log_level": args.log_level}}},
+            "ops": {
+                "stripe_invoice_status": {
+                    "config": {"stripe_invoice_ids": args.invoice or [], "live": args.live}
+                },
+                "usage_billing_dbt_assets": {"config": {"receivables_date": args.aged_on}},
+            },
+        },
+        instance=_instance(),
+        raise_on_error=False,
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.is_step_failure:
+                failure = event.step_failure_data.user_failure_data
+                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
+        sys.stderr.write(f"payment-status failed (run {result.run_id})\n")
+        return 1
+    for materialization in result.asset_materializations_for_node("stripe_invoice_status"):
+        print(str(materialization.metadata["summary"].value))
+    return 0
+
+
+def cmd_receivables(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.receivables import render_receivables
+
+    print(render_receivables(duckdb_path()))
+    return 0
+
+
+def cmd_entitlements(args: argparse.Namespace) -> int:
+    _absolutise_env()
+    from orchestration.project import duckdb_path
+    from orchestration.receivables import render_entitlements
+
+    print(render_entitlements(duckdb_path(), show_all=args.all))
+    return 0
+
+
+def cmd_stripe_webhooks(args: argparse.Namespace) -> int:
+    from orchestration.stripe.webhooks import serve
+
+    return serve(port=args.port)
 
 
 @_writes_warehouse("export")
@@ -579,6 +652,45 @@ def build_parser() -> argparse.ArgumentParser:
     push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     push.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     push.set_defaults(func=cmd_push)
+
+    payment_status = sub.add_parser(
+        "payment-status",
+        help="Read pushed invoices' payment status from Stripe; rebuild receivables and entitlements.",
+    )
+    payment_status.add_argument(
+        "--invoice",
+        action="append",
+        help="Only this Stripe invoice id (repeatable); default: every open one.",
+    )
+    payment_status.add_argument(
+        "--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_)."
+    )
+    payment_status.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    payment_status.add_argument(
+        "--aged-on", default="", help="Age receivables on this day (YYYY-MM-DD); default: today (UTC)."
+    )
+    payment_status.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
+    payment_status.set_defaults(func=cmd_payment_status)
+
+    receivables = sub.add_parser(
+        "receivables", help="What customers owe on pushed invoices, aged 0-30/31-60/61-90/90+ days."
+    )
+    receivables.set_defaults(func=cmd_receivables)
+
+    entitlements = sub.add_parser(
+        "entitlements", help="Who the gateway should block and why (marts.account_entitlements)."
+    )
+    entitlements.add_argument("--all", action="store_true", help="Every account, not only the blocked ones.")
+    entitlements.set_defaults(func=cmd_entitlements)
+
+    webhooks = sub.add_parser(
+        "stripe-webhooks",
+        help="Receive Stripe's invoice webhooks (signature verified) and read the invoice's status on each.",
+    )
+    webhooks.add_argument("--port", type=int, default=8421, help="Port on 127.0.0.1 (0: any free port).")
+    webhooks.set_defaults(func=cmd_stripe_webhooks)
 
     export = sub.add_parser(
         "export",

@@ -11,17 +11,27 @@ import dagster as dg
 from orchestration.assets.close import close_billing_periods
 from orchestration.assets.dbt import usage_billing_dbt_assets
 from orchestration.assets.export import finance_export
+from orchestration.assets.payments import entitlements_document, stripe_invoice_status
 from orchestration.assets.raw_events import raw_events
 from orchestration.assets.stripe import stripe_push
 from orchestration.checks import CHECKS
 from orchestration.partitions import billing_months
 from orchestration.resources import dbt_resource, stripe_resource
-from orchestration.schedules import daily_deep_checks, hourly_refresh, monthly_close_and_push
+from orchestration.schedules import (
+    daily_deep_checks,
+    hourly_payment_status,
+    hourly_refresh,
+    monthly_close_and_push,
+)
 from orchestration.sensors import raw_events_sensor
 
 close = dg.AssetSelection.assets(close_billing_periods)
 push = dg.AssetSelection.assets(stripe_push)
 export = dg.AssetSelection.assets(finance_export)
+payment_status = dg.AssetSelection.assets(stripe_invoice_status)
+# The status read, the marts that read it (receivables, entitlements) and the document.
+after_payment_status = payment_status | payment_status.downstream()
+entitlements = dg.AssetSelection.assets(entitlements_document)
 checks = dg.AssetSelection.checks(*CHECKS)
 # Every job writes the one DuckDB file: the tag lets the run queue run them one at a time
 # (docs/operations.md, "One run at a time").
@@ -32,14 +42,18 @@ build_job = dg.define_asset_job(
     tags=WAREHOUSE_TAG,
     selection=dg.AssetSelection.assets(raw_events)
     | dg.AssetSelection.assets(usage_billing_dbt_assets)
-    | checks,
-    description="Scan the event files, then dbt build: stage, dedupe, aggregate and price them; then the checks.",
+    | checks
+    | entitlements,
+    description=(
+        "Scan the event files, then dbt build: stage, dedupe, aggregate and price them; then the checks, "
+        "and the entitlements document for the gateway."
+    ),
 )
 
 close_job = dg.define_asset_job(
     name="close_job",
     tags=WAREHOUSE_TAG,
-    selection=close | (close.downstream() - push - export),
+    selection=close | (close.downstream() - push - export - payment_status),
     partitions_def=billing_months,
     description=(
         "Close a month's account periods into the ledger (P13; partition = month; run config: force, "
@@ -50,9 +64,22 @@ close_job = dg.define_asset_job(
 push_job = dg.define_asset_job(
     name="push_job",
     tags=WAREHOUSE_TAG,
-    selection=push,
+    selection=push | after_payment_status,
     partitions_def=billing_months,
-    description="Push a month's final invoices to Stripe exactly once, then reconcile (partition = month).",
+    description=(
+        "Push a month's final invoices to Stripe exactly once, then reconcile (partition = month); then read "
+        "payment statuses back and publish the entitlements."
+    ),
+)
+
+payment_status_job = dg.define_asset_job(
+    name="payment_status_job",
+    tags=WAREHOUSE_TAG,
+    selection=after_payment_status,
+    description=(
+        "Read every open pushed invoice's payment status from Stripe, rebuild accounts_receivable and "
+        "account_entitlements, and publish the entitlements document."
+    ),
 )
 
 export_job = dg.define_asset_job(
@@ -70,7 +97,8 @@ close_and_push_job = dg.define_asset_job(
     partitions_def=billing_months,
     description=(
         "A month end: close the month's billing periods (P13), rebuild the marts, push the final invoices "
-        "to Stripe and export them for finance. Backfill a month (or a range) from the UI to run it."
+        "to Stripe, read their payment status back and export them for finance. Backfill a month (or a "
+        "range) from the UI to run it."
     ),
 )
 
@@ -88,10 +116,18 @@ deep_checks = dg.define_asset_job(
 )
 
 defs = dg.Definitions(
-    assets=[raw_events, usage_billing_dbt_assets, close_billing_periods, stripe_push, finance_export],
+    assets=[
+        raw_events,
+        usage_billing_dbt_assets,
+        close_billing_periods,
+        stripe_push,
+        stripe_invoice_status,
+        entitlements_document,
+        finance_export,
+    ],
     asset_checks=CHECKS,
-    jobs=[build_job, close_job, push_job, export_job, close_and_push_job, deep_checks],
-    schedules=[hourly_refresh, monthly_close_and_push, daily_deep_checks],
+    jobs=[build_job, close_job, push_job, payment_status_job, export_job, close_and_push_job, deep_checks],
+    schedules=[hourly_refresh, monthly_close_and_push, daily_deep_checks, hourly_payment_status],
     sensors=[raw_events_sensor],
     resources={"dbt": dbt_resource(), "stripe": stripe_resource()},
 )

@@ -1,5 +1,5 @@
-"""Schedules: an hourly refresh (build), the daily full-history checks and the monthly close and push. All
-are off until turned on.
+"""Schedules: an hourly refresh (build), the daily full-history checks, the monthly close and push, and the
+hourly payment-status read. All are off until turned on.
 
 An account's billing period ends on its anchor day (1–28), so the periods that start in a month end
 anywhere in the next one. On the 4th of month N at 06:00 UTC the monthly schedule therefore closes the
@@ -13,6 +13,7 @@ Settings (read when the code location loads):
 - USAGE_BILLING_REFRESH_CRON   the refresh's cron (default `0 * * * *`, every hour)
 - USAGE_BILLING_CLOSE_CRON     the close's cron (default `0 6 4 * *`); keep it past the grace window
 - USAGE_BILLING_DEEP_CHECKS_CRON  the full-history checks' cron (default `30 3 * * *`, daily at 03:30 UTC)
+- USAGE_BILLING_PAYMENT_STATUS_CRON  the payment-status read's cron (default `30 * * * *`, hourly at :30)
 - USAGE_BILLING_GRACE_DAYS     days after a period's end before it may close (default 3)
 - USAGE_BILLING_EXPORT_FORMAT  the finance export the monthly run writes: csv (default) or parquet
 """
@@ -27,6 +28,7 @@ import dagster as dg
 DEFAULT_REFRESH_CRON = "0 * * * *"
 DEFAULT_CLOSE_CRON = "0 6 4 * *"
 DEFAULT_DEEP_CHECKS_CRON = "30 3 * * *"
+DEFAULT_PAYMENT_STATUS_CRON = "30 * * * *"
 
 
 def grace_days() -> int:
@@ -102,4 +104,13 @@ daily_deep_checks = _clock_schedule(
     DEFAULT_DEEP_CHECKS_CRON,
     "Daily: every dbt data test over the whole history (each build tests the rows it loaded); "
     "a failure fails the run and names the tests.",
+)
+
+hourly_payment_status = _clock_schedule(
+    "hourly_payment_status",
+    "payment_status_job",
+    "USAGE_BILLING_PAYMENT_STATUS_CRON",
+    DEFAULT_PAYMENT_STATUS_CRON,
+    "Read the payment status of open pushed invoices from Stripe, rebuild receivables and entitlements, "
+    "and publish the entitlements document.",
 )

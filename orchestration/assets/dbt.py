@@ -72,6 +72,8 @@ class DbtBuildConfig(dg.Config):
     # The event-level data tests check every row, not only this run's (dbt var full_history_checks): set by
     # the deep_checks job, which runs the tests only (orchestration/definitions.py).
     full_history_checks: bool = False
+    # The day accounts_receivable ages invoices on (YYYY-MM-DD; dbt var receivables_date); blank: today, UTC.
+    receivables_date: str = ""
 
 
 def dbt_threads() -> int:
@@ -159,6 +161,8 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         dbt_vars["as_of"] = config.as_of
     if config.full_history_checks:
         dbt_vars["full_history_checks"] = True
+    if config.receivables_date:
+        dbt_vars["receivables_date"] = config.receivables_date
     args += ["--vars", json.dumps(dbt_vars)]
     target_path = partial_parse.new_target_path(context.op_execution_context.op.name, context.run.run_id)
     partial_parse.restore(target_path, dbt_vars)

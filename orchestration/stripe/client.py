@@ -129,6 +129,9 @@ class StripeApi:
             params["pending"] = pending
         return list(self._all(lambda p: self._client.v1.invoice_items.list(params=p), params))
 
+    def retrieve_invoice(self, invoice_id: str) -> Any:
+        return self._call(lambda: self._client.v1.invoices.retrieve(invoice_id))
+
     # -- writes (each with its idempotency key) --
     def create_customer(self, params: dict, idempotency_key: str) -> Any:
         return self._call(

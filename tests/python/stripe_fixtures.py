@@ -349,3 +349,15 @@ def stripe_state(client: stripe.StripeClient) -> tuple[dict[str, list], dict[str
         ).auto_paging_iter():
             items.setdefault(item.metadata.to_dict().get("invoice_line_id"), []).append(item)
     return invoices, items
+
+
+def signed_webhook(event: dict, secret: str, timestamp: int) -> tuple[bytes, str]:
+    """A webhook payload and its Stripe-Signature header, signed the way Stripe documents it
+    (HMAC-SHA256 of "<timestamp>.<payload>" with the endpoint secret)."""
+    import hashlib
+    import hmac
+    import json
+
+    payload = json.dumps(event).encode()
+    signature = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return payload, f"t={timestamp},v1={signature}"
