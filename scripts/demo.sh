@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # First command of the README: install everything, then run the main job on the bundled sample events:
 # build the warehouse, close every billing period the events cover, push the final invoices to a local
-# Stripe-API server on 127.0.0.1, and print what Stripe now holds beside the warehouse's totals.
+# Stripe-API server on 127.0.0.1, and print what Stripe now holds beside the warehouse's totals, what is
+# owed (receivables) and whom the gateway should block (entitlements).
 # Running it again creates nothing new in Stripe (the server keeps its objects in data/local-stripe.state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,3 +42,7 @@ for m in $months; do
 done
 echo
 $ub summary --stripe
+echo
+$ub receivables
+echo
+$ub entitlements

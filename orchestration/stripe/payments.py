@@ -84,6 +84,19 @@ def status_row(invoice_id: str, account_id: str, stripe_invoice: Any) -> tuple:
     )
 
 
+def has_status_ledger(db_path: Path) -> bool:
+    """The warehouse has the status tables (every dbt build creates them: macros/ledger.sql)."""
+    if not db_path.exists():
+        return False
+    with connect(db_path, read_only=True) as con:
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.tables "
+                "where table_schema = 'ledger' and table_name = 'stripe_invoice_status'"
+            ).fetchone()[0]
+        )
+
+
 def _to_read(db_path: Path, stripe_invoice_ids: list[str] | None) -> tuple[list[tuple], dict[str, tuple]]:
     """Pushed invoices still worth reading (optionally only these Stripe ids), and each one's last row."""
     with connect(db_path, read_only=True) as con:

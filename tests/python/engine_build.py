@@ -25,6 +25,9 @@ MARTS = [
     "unbilled_usage",
     "fct_credit_balances",
     "fct_account_period_usage",
+    "account_entitlements",
+    "account_entitlement_limits",
+    "accounts_receivable",
 ]
 SKIPPED_COLUMNS = {"loaded_at"}
 

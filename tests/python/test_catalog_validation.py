@@ -19,10 +19,23 @@ BROKEN_ROWS = {
     ),
     "negative_amount": (
         {
-            "plans.csv": ["neg_plan,Negative,usd,-1,,"],
+            # The last six columns are the gateway's settings (blank = off), two of them broken here.
+            "plans.csv": [
+                "neg_plan,Negative,usd,-1,,,,,,,,",
+                "neg_days,Negative days,usd,0,,,,,,-1,,",
+                "stale_plan,Stale,usd,0,,,,,,,sometimes,",
+            ],
             "credit_grants.csv": ["g_neg,acct_0001,-5,2026-01-01,"],
         },
         "plans.csv (neg_plan): base_fee -1",
+    ),
+    "negative_setting": (
+        {},
+        "plans.csv (neg_days): block_overdue_days -1 is negative",
+    ),
+    "invalid_when_stale": (
+        {},
+        "plans.csv (stale_plan): when_stale sometimes is not allow or block",
     ),
     "negative_grant": (
         {},
