@@ -358,9 +358,7 @@ def _payment_status(
     after_push: bool = False,
 ) -> int:
     """Run payment_status_job in process: read Stripe's statuses, rebuild receivables and entitlements."""
-    if not _built_warehouse("payment-status"):
-        return 1
-    from orchestration.definitions import defs
+    _absolutise_env()
     from orchestration.project import duckdb_path
     from orchestration.stripe.payments import has_status_ledger
 
@@ -368,6 +366,10 @@ def _payment_status(
         # A warehouse that no build of this version has touched yet (each build creates the table).
         print("payment status not read: the warehouse has no ledger.stripe_invoice_status; run a build first")
         return 0 if after_push else 1
+    if not _built_warehouse("payment-status"):
+        return 1
+    from orchestration.definitions import defs
+
     result = defs.resolve_job_def("payment_status_job").execute_in_process(
         run_config={
             "loggers": {"console": {"config": {"log_level": log_level}}},

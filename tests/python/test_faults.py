@@ -279,7 +279,7 @@ def test_killed_runs_lose_nothing_and_double_nothing(scene: Scene, capsys: pytes
             say(f"kill {len(kills)}: {op} at {delay:.2f} s of {scene.durations[op]:.1f} s, during: {where}")
             assert ledger_is_whole(scene.db_path, final_ledger) == [], f"after kill {len(kills)} ({op})"
         scene.run(args)
-        assert warehouse_files(scene.db_path.parent) == ["warehouse.duckdb"], (
+        assert warehouse_files(scene.db_path.parent) == ["entitlements.json", "warehouse.duckdb"], (
             "a WAL or spill folder was left behind"
         )
         got, expected = snapshot(scene.db_path), snapshot(scene.states[expected_state])
@@ -303,7 +303,8 @@ def last_line(output: str) -> str:
 
 
 def warehouse_files(folder: Path) -> list[str]:
-    """The files in the warehouse's folder, but the lock file (orchestration/warehouse_lock.py)."""
+    """The files in the warehouse's folder, but the lock file (orchestration/warehouse_lock.py). Each build and
+    close also publishes the gateway's entitlements.json there (orchestration/entitlements.py)."""
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
 
 
