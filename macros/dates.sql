@@ -6,8 +6,8 @@
     timestampadd({{ datepart | upper }}, cast({{ interval }} as bigint), {{ from_date_or_timestamp }})
 {%- endmacro %}
 
-{#- The day receivables are aged on: dbt var receivables_date (YYYY-MM-DD), else today (UTC) when the model
-    is built. -#}
+{#- The day receivables are aged on: dbt var receivables_date (YYYY-MM-DD), else today when the view is read
+    (UTC on the project's connections: profiles.yml sets the time zone). -#}
 {% macro receivables_date() -%}
     {%- set day = var('receivables_date', '') | string | trim -%}
     {%- if day != '' -%}

@@ -296,6 +296,15 @@ def _period(value: str) -> str:
     return value
 
 
+def _day(value: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a day looks like YYYY-MM-DD, got {value!r}") from None
+
+
 @_writes_warehouse("push")
 def cmd_push(args: argparse.Namespace) -> int:
     """Run the stripe_push asset in process (the same asset as push_job in the UI)."""
@@ -323,8 +332,6 @@ def cmd_push(args: argparse.Namespace) -> int:
         summary = materialization.metadata.get("summary")
         if summary is not None:
             print(str(summary.value).strip().strip("`").strip())
-    for materialization in result.asset_materializations_for_node("stripe_invoice_status"):
-        print(str(materialization.metadata["summary"].value))
     if not result.success:
         for event in result.all_events:
             if event.is_step_failure:
@@ -675,7 +682,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     payment_status.add_argument(
-        "--aged-on", default="", help="Age receivables on this day (YYYY-MM-DD); default: today (UTC)."
+        "--aged-on",
+        default="",
+        type=_day,
+        help="Age receivables on this day (YYYY-MM-DD); default: today (UTC).",
     )
     payment_status.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
     payment_status.set_defaults(func=cmd_payment_status)

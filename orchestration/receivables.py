@@ -44,7 +44,7 @@ def render_receivables(db_path: Path) -> str:
                       amount_due, amount_paid, amount_remaining, due_date, days_overdue, aging_bucket,
                       is_outstanding, aged_on, status_read_at
                from marts.accounts_receivable
-               order by is_outstanding desc, days_overdue desc nulls last, account_id, invoice_id"""
+               order by is_outstanding desc, days_overdue desc nulls last, account_id, period_start"""
         ).fetchall()
     if not rows:
         return "Accounts receivable: no payment status read yet (push, then `usage-billing payment-status`)."

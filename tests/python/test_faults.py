@@ -35,7 +35,7 @@ from conftest import REPO_ROOT
 
 SEED = int(os.environ.get("USAGE_BILLING_FAULT_SEED", "19"))
 # Kills per operation of the faulted pass (each then runs once more, to completion).
-KILLS = {"build": 3, "close": 2, "full refresh": 2}
+KILLS = {"build": 2, "close": 2, "full refresh": 2}
 # Columns that hold when a run happened rather than what it computed: the time dbt loaded an event file
 # (marts.events_quarantined, marts.event_reconciliation). The ledger's closed_at is compared: every close
 # here is given --now, so it is the same in both passes.
