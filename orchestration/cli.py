@@ -297,8 +297,11 @@ def _period(value: str) -> str:
 
 
 def _day(value: str) -> str:
+    """A YYYY-MM-DD day, or "" (argparse passes the default through this too)."""
     from datetime import date
 
+    if not value:
+        return ""
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:
