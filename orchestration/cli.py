@@ -86,6 +86,19 @@ def _report_failure(result, what: str, elapsed: float) -> int:
     return 1
 
 
+def _report_step_failures(result, command: str) -> int:
+    """Each failed step's own description (and the summary a failure carries, e.g. the push's), then the run."""
+    for event in result.all_events:
+        if event.is_step_failure:
+            failure = event.step_failure_data.user_failure_data
+            sys.stderr.write((failure.description if failure else event.message or "") + "\n")
+            summary = failure.metadata.get("summary") if failure else None
+            if summary is not None:
+                print(str(summary.value).strip().strip("`").strip())
+    sys.stderr.write(f"{command} failed (run {result.run_id})\n")
+    return 1
+
+
 def _check_months(months: list[str]) -> bool:
     from orchestration.partitions import first_month, unknown_months
 
@@ -336,15 +349,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         if summary is not None:
             print(str(summary.value).strip().strip("`").strip())
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                failure = event.step_failure_data.user_failure_data
-                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
-                summary = failure.metadata.get("summary") if failure else None
-                if summary is not None:
-                    print(str(summary.value).strip().strip("`").strip())
-        sys.stderr.write(f"push failed (run {result.run_id})\n")
-        return 1
+        return _report_step_failures(result, "push")
     failed_checks = [
         e
         for e in result.get_asset_check_evaluations()
@@ -392,12 +397,7 @@ def _payment_status(
         raise_on_error=False,
     )
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                failure = event.step_failure_data.user_failure_data
-                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
-        sys.stderr.write(f"payment-status failed (run {result.run_id})\n")
-        return 1
+        return _report_step_failures(result, "payment-status")
     for materialization in result.asset_materializations_for_node("stripe_invoice_status"):
         print(str(materialization.metadata["summary"].value))
     return 0
@@ -455,12 +455,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         partition_key=args.period,
     )
     if not result.success:
-        for event in result.all_events:
-            if event.is_step_failure:
-                failure = event.step_failure_data.user_failure_data
-                sys.stderr.write((failure.description if failure else event.message or "") + "\n")
-        sys.stderr.write(f"export failed (run {result.run_id})\n")
-        return 1
+        return _report_step_failures(result, "export")
     for materialization in result.asset_materializations_for_node("finance_export"):
         print(str(materialization.metadata["summary"].value).strip().strip("`").strip())
     return 0

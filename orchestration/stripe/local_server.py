@@ -525,11 +525,19 @@ async def _serve(
 
     app = create_app(idempotency_ttl=idempotency_ttl, state_file=state_file)
     runner = web.AppRunner(app, access_log=logging.getLogger("aiohttp.access") if access_log else None)
+    await run_until_stopped(runner, host, port, "local Stripe API listening on http://{address}")
+
+
+async def run_until_stopped(runner, host: str, port: int, banner: str) -> None:
+    """Serve an aiohttp AppRunner on host:port until SIGINT or SIGTERM. `banner` is printed once listening,
+    with `{address}` replaced by host:port (the real port when 0 was asked for), then " (Ctrl-C to stop)"."""
+    from aiohttp import web
+
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    actual_port = runner.addresses[0][1]
-    print(f"local Stripe API listening on http://{host}:{actual_port} (Ctrl-C to stop)", flush=True)
+    address = f"{host}:{runner.addresses[0][1]}"
+    print(banner.format(address=address) + " (Ctrl-C to stop)", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

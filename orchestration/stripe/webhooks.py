@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -98,22 +97,10 @@ def serve(port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
     command = [str(Path(sys.executable).parent / "usage-billing"), "payment-status", "--log-level", "WARNING"]
 
-    async def run() -> None:
-        from aiohttp import web
+    from aiohttp import web
 
-        runner = web.AppRunner(create_app(secret, command))
-        await runner.setup()
-        site = web.TCPSite(runner, host, port)
-        await site.start()
-        print(f"Stripe webhooks on http://{host}:{runner.addresses[0][1]}{PATH} (Ctrl-C to stop)", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+    from orchestration.stripe.local_server import run_until_stopped
 
-    asyncio.run(run())
+    runner = web.AppRunner(create_app(secret, command))
+    asyncio.run(run_until_stopped(runner, host, port, "Stripe webhooks on http://{address}" + PATH))
     return 0
