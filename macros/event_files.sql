@@ -45,7 +45,9 @@
 {%- endmacro %}
 
 {#- Checks of the candidate files ([path, known_size, known_checksum] each; the known values are an
-    earlier rejection's, else none), with the columns of stg_raw_events__event_files except checked_at.
+    earlier rejection's, else none; a mapped file (macros/event_sources.sql) adds the file to read and its
+    format: [name, known_size, known_checksum, file, format]), with the columns of
+    stg_raw_events__event_files except checked_at.
     DuckDB: orchestration/events/intake.py through the functions of orchestration/events/duckdb_plugin.py.
     Other engines read every event file as it is and report the rest as unsupported. -#}
 {% macro inspect_event_files(candidates) %}
@@ -66,7 +68,7 @@
     union all
     select
         {{ usage_billing.sql_string(c[0]) }},
-        {%- if usage_billing.event_file_format(c[0]) | trim != '' %}
+        {%- if c | length > 3 or usage_billing.event_file_format(c[0]) | trim != '' %}
         'ok', cast(null as {{ dbt.type_string() }}), cast(null as {{ dbt.type_string() }}),
         {%- else %}
         'unsupported', 'unsupported_file_type', 'not .ndjson, .jsonl (optionally .gz) or .parquet',
@@ -79,11 +81,13 @@
     {%- if candidates | length == 0 %}
     {{ usage_billing.default__inspect_event_files([]) }}
     {%- else %}
-    {%- set paths, sizes, checksums = [], [], [] %}
+    {%- set paths, sizes, checksums, reads, formats = [], [], [], [], [] %}
     {%- for c in candidates %}
         {%- do paths.append(usage_billing.sql_string(c[0])) %}
         {%- do sizes.append(c[1] if c[1] is not none else 'null') %}
         {%- do checksums.append(usage_billing.sql_string(c[2]) if c[2] is not none else 'null') %}
+        {%- do reads.append(usage_billing.sql_string(c[3]) if c | length > 3 else 'null') %}
+        {%- do formats.append(usage_billing.sql_string(c[4]) if c | length > 3 else 'null') %}
     {%- endfor %}
     select
         inspection.source_file,
@@ -97,7 +101,9 @@
         select unnest(usage_billing_inspect_files(
             cast([{{ paths | join(', ') }}] as varchar[]),
             cast([{{ sizes | join(', ') }}] as bigint[]),
-            cast([{{ checksums | join(', ') }}] as varchar[])
+            cast([{{ checksums | join(', ') }}] as varchar[]),
+            cast([{{ reads | join(', ') }}] as varchar[]),
+            cast([{{ formats | join(', ') }}] as varchar[])
         )) as inspection
     ) as inspected
     {%- endif %}

@@ -92,6 +92,10 @@ CATALOG_FILES = (
     "credit_grants.csv",
 )
 
+# Catalog files a catalog may leave out: the gateway-log sources (docs/gateway_logs.md). A staged catalog
+# without them gets the project's own (seeds/: header only, no mapped source and no API key).
+OPTIONAL_CATALOG_FILES = ("event_sources.csv", "api_keys.csv")
+
 
 def stage_catalog() -> str | None:
     """Copy a catalog given by USAGE_BILLING_CATALOG into the project and return its relative path.
@@ -122,6 +126,9 @@ def stage_catalog() -> str | None:
     staged.mkdir(parents=True)
     for name in CATALOG_FILES:
         shutil.copyfile(source_dir / name, staged / name)
+    for name in OPTIONAL_CATALOG_FILES:
+        given = source_dir / name
+        shutil.copyfile(given if given.is_file() else project_dir / "seeds" / name, staged / name)
     add_missing_plan_settings(staged / "plans.csv")
     return str(staged.relative_to(project_dir))
 

@@ -12,7 +12,12 @@
 }}
 
 {%- set glob = var('events_glob') %}
-{%- set listed = usage_billing.list_event_files(glob) %}
+{#- Files of the gateway-log sources (event_sources.csv) are staged as `<file>#<source_id>` and read
+    through their mapping; the events location's other files are read as the contract's events. -#}
+{%- set mapped = usage_billing.event_source_files(usage_billing.event_sources()) %}
+{%- set mapped_paths = [] %}
+{%- for name in mapped %}{% do mapped_paths.append(mapped[name][0]) %}{% endfor %}
+{%- set listed = usage_billing.list_event_files(glob) | reject('in', mapped_paths) | list + mapped.keys() | sort %}
 
 {#- Files staging holds already (its previous state; it is built after this model in the same run). -#}
 {%- set staged = adapter.get_relation(this.database, this.schema, 'stg_raw_events__usage_events') if execute else none %}
@@ -35,10 +40,11 @@
 {%- set candidates = [] %}
 {%- for f in listed if f not in loaded %}
     {%- set known = rejected.get(f, [none, none]) %}
-    {%- do candidates.append([f, known[0], known[1]]) %}
+    {%- do candidates.append([f, known[0], known[1]] + ([mapped[f][0], mapped[f][1].format] if f in mapped else [])) %}
 {%- endfor %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
+-- depends_on: {{ ref('event_sources') }}
 
 with
 

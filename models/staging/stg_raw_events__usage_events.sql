@@ -14,10 +14,14 @@
         ref('stg_raw_events__event_files'),
         this if is_incremental() else none
     ) %}
-{%- set event_files = [] %}
+{#- Gateway logs (event_sources.csv) are read through their mapping (macros/event_sources.sql). -#}
+{%- set to_load_names = [] %}
+{%- for f in to_load %}{% do to_load_names.append(f[0]) %}{% endfor %}
+{%- set mapped = usage_billing.mapped_event_files(to_load_names, usage_billing.event_sources()) if to_load else {} %}
+{%- set event_files, mapped_files = [], [] %}
 {%- set sidecars = {} %}
 {%- for f in to_load %}
-    {%- do event_files.append(f[0]) %}
+    {%- do (mapped_files if f[0] in mapped else event_files).append(f[0]) %}
     {%- if f[1] %}{% do sidecars.update({f[0]: f[1]}) %}{% endif %}
 {%- endfor %}
 
@@ -29,15 +33,22 @@
 {%- set fast_path = usage_billing.staging_fast_path_enabled() %}
 {%- do log('stg_raw_events__usage_events: ' ~ (event_files | length) ~ ' new event file(s), '
     ~ (typed_files | length) ~ ' read as typed Parquet rows'
+    ~ (', ' ~ (mapped_files | length) ~ ' gateway log(s)' if mapped_files else '')
     ~ (', plain lines on the fast path' if fast_path else ''), info=true) %}
 
 -- depends_on: {{ source('raw_events', 'usage_events') }}
+-- depends_on: {{ ref('event_sources') }}
+-- depends_on: {{ ref('api_keys') }}
 
 with
 
 raw_lines as (
 
     {{ usage_billing.read_event_lines(line_files, sidecars) }}
+    {%- if mapped_files %}
+    union all
+    {{ usage_billing.read_mapped_event_lines(mapped_files, mapped, sidecars) }}
+    {%- endif %}
 
 ),
 

@@ -2,9 +2,10 @@
 ``orchestration.events.intake`` as DuckDB functions:
 
 - ``usage_billing_list_files(pattern)``: every file the events location matches, names taken literally;
-- ``usage_billing_inspect_files(paths, known_sizes, known_checksums)``: how each new file is read (ok,
-  lines, rejected, unsupported, unchanged), with the reason and the Parquet side file for ``lines``;
-  the files are checked side by side, one thread per core.
+- ``usage_billing_inspect_files(paths, known_sizes, known_checksums, reads, formats)``: how each new file
+  is read (ok, lines, rejected, unsupported, unchanged), with the reason and the Parquet side file for
+  ``lines``; the files are checked side by side, one thread per core. ``reads`` and ``formats`` are
+  given for gateway logs (staged as ``<file>#<source>``), null for event files.
 
 Side files go to the plugin's ``intake_dir`` (beside the warehouse); each run's are written afresh.
 """
@@ -38,12 +39,19 @@ class Plugin(BasePlugin):
             return intake.list_files(pattern)
 
         def inspect_files(
-            paths: list[str], sizes: list[int | None], checksums: list[str | None]
+            paths: list[str],
+            sizes: list[int | None],
+            checksums: list[str | None],
+            reads: list[str | None],
+            formats: list[str | None],
         ) -> list[dict]:
             # One call for all of a run's new files, checked side by side (zlib and reads release the GIL).
+            # A gateway log's staged name is `<file>#<source>`: `reads` gives the file, `formats` its format.
             def one(i: int) -> dict:
                 known = (sizes[i], checksums[i]) if sizes[i] is not None else None
-                return intake.inspect_file(paths[i], intake_dir, known).as_row()
+                return intake.inspect_file(
+                    reads[i] or paths[i], intake_dir, known, fmt=formats[i], name=paths[i]
+                ).as_row()
 
             workers = max(1, min(len(paths), os.cpu_count() or 1))
             with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -55,7 +63,7 @@ class Plugin(BasePlugin):
         conn.create_function(
             "usage_billing_inspect_files",
             inspect_files,
-            ["VARCHAR[]", "BIGINT[]", "VARCHAR[]"],
+            ["VARCHAR[]", "BIGINT[]", "VARCHAR[]", "VARCHAR[]", "VARCHAR[]"],
             INSPECTION_TYPE + "[]",
             null_handling="special",
             side_effects=True,

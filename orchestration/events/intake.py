@@ -203,14 +203,31 @@ def _reject(path: str, size: int, reason: str, detail: str) -> Inspection:
     return Inspection(path, "rejected", reason, detail[:500], size, checksum)
 
 
-def inspect_file(path: str, sidecar_dir: str, known: tuple[int, str | None] | None = None) -> Inspection:
+def inspect_file(
+    path: str,
+    sidecar_dir: str,
+    known: tuple[int, str | None] | None = None,
+    *,
+    fmt: str | None = None,
+    name: str | None = None,
+) -> Inspection:
     """Decide how a file is read (see the module's doc). ``known`` is the (size, checksum) of an earlier
-    rejection: the same bytes are not checked again (``unchanged``)."""
+    rejection: the same bytes are not checked again (``unchanged``). ``fmt`` overrides the format the
+    file's suffix gives, and ``name`` the name it is reported under (a gateway log: ``<file>#<source>``)."""
+    inspection = _inspect(path, sidecar_dir, known, fmt)
+    if name is not None:
+        inspection.source_file = name
+    return inspection
+
+
+def _inspect(
+    path: str, sidecar_dir: str, known: tuple[int, str | None] | None, fmt: str | None
+) -> Inspection:
     try:
         size = os.stat(path).st_size
     except OSError as e:
         return Inspection(path, "rejected", "unreadable", e.strerror or str(e))
-    fmt = event_format(path)
+    fmt = fmt or event_format(path)
     if fmt is None:
         if known is not None and known[0] == size:
             return Inspection(path, "unchanged", size_bytes=size)
