@@ -15,6 +15,7 @@ price_tiers as (select * from {{ ref('price_tiers') }}),
 accounts as (select * from {{ ref('accounts') }}),
 account_plans as (select * from {{ ref('account_plans') }}),
 credit_grants as (select * from {{ ref('credit_grants') }}),
+api_keys as (select * from {{ ref('api_keys') }}),
 
 tiers_ordered as (
 
@@ -42,7 +43,8 @@ errors as (
 
     {#- Keys: one row per id. -#}
     {%- for file, key in [('meters', 'meter'), ('currencies', 'currency'), ('plans', 'plan_id'),
-                          ('prices', 'price_id'), ('accounts', 'account_id'), ('credit_grants', 'grant_id')] %}
+                          ('prices', 'price_id'), ('accounts', 'account_id'), ('credit_grants', 'grant_id'),
+                          ('api_keys', 'key_sha256')] %}
     select '{{ file }}.csv' as catalog_file, {{ key }} as row_key, 'duplicate_id' as rule,
         '{{ key }} ' || coalesce(cast({{ key }} as {{ s }}), '(blank)') || ' appears '
         || cast(count(*) as {{ s }}) || ' times' as message
@@ -281,6 +283,19 @@ errors as (
     select 'credit_grants.csv', grant_id, 'invalid_validity', 'effective_at must be set and before expires_at'
     from credit_grants
     where effective_at is null or (expires_at is not null and expires_at <= effective_at)
+    union all
+
+    -- API keys of gateway logs (docs/gateway_logs.md): a hash, never the key.
+    select 'api_keys.csv', api_keys.key_sha256, 'unknown_account',
+        'account_id ' || coalesce(api_keys.account_id, '(blank)') || ' is not in accounts.csv'
+    from api_keys
+    left join accounts on api_keys.account_id = accounts.account_id
+    where accounts.account_id is null
+    union all
+    select 'api_keys.csv', key_sha256, 'invalid_key_hash',
+        'key_sha256 must be the SHA-256 of the key as 64 lower-case hex digits (not the key itself)'
+    from api_keys
+    where not coalesce({{ usage_billing.regex_matches('key_sha256', '[0-9a-f]{64}') }}, false)
 
 )
 

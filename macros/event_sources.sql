@@ -22,6 +22,10 @@
     {% set relation = load_relation(ref('event_sources')) %}
     {% if relation is none %}{{ return([]) }}{% endif %}
     {% set result = run_query('select * from ' ~ relation ~ ' order by source_id') %}
+    {% if result.rows | length > 0 and target.type != 'duckdb' %}
+        {{ exceptions.raise_compiler_error('event_sources.csv: gateway log sources are read on DuckDB only, not on '
+            ~ target.type ~ ' (docs/gateway_logs.md)') }}
+    {% endif %}
     {% set sources = [] %}
     {% set conversions = usage_billing.event_source_conversions() %}
     {% for row in result.rows %}
@@ -99,11 +103,7 @@
 {% endmacro %}
 
 {% macro default__read_mapped_event_lines(files, mapped, sidecars={}) %}
-    {%- if files | length > 0 %}
-        {{ exceptions.raise_compiler_error('event_sources.csv: gateway log sources are read on DuckDB only ('
-            ~ (files | length) ~ ' mapped file(s) found); see docs/gateway_logs.md') }}
-    {%- endif %}
-    {{ return(usage_billing.read_event_lines([], {})) }}
+    {{ exceptions.raise_compiler_error('event_sources.csv: gateway log sources are read on DuckDB only') }}
 {% endmacro %}
 
 {#- Per line: a line that is not a JSON object passes as it is (staging quarantines it as not_json or

@@ -48,6 +48,15 @@ BROKEN_ROWS = {
         },
         "prices.csv (bad_pkg): package_size 100 is set on a tiered price",
     ),
+    "invalid_key_hash": (
+        # api_keys.csv holds the SHA-256 of each key, never the key (docs/gateway_logs.md).
+        {"api_keys.csv": ["sk_live_plain_key_by_mistake,acct_0001", "a" * 64 + ",acct_ghost"]},
+        "api_keys.csv (sk_live_plain_key_by_mistake): key_sha256 must be the SHA-256",
+    ),
+    "unknown_api_key_account": (
+        {},
+        "api_keys.csv (" + "a" * 64 + "): account_id acct_ghost is not in accounts.csv",
+    ),
     "unknown_plan": (
         {"prices.csv": ["ghost_price,ghost_plan,api_calls,,per_unit,,0.01,,,"]},
         "prices.csv (ghost_price): plan_id ghost_plan is not in plans.csv",
