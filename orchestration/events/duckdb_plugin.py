@@ -4,9 +4,14 @@
 - ``usage_billing_list_files(pattern)``: every file the events location matches, names taken literally;
 - ``usage_billing_inspect_files(paths, known_sizes, known_checksums)``: how each new file is read (ok,
   lines, rejected, unsupported, unchanged), with the reason and the Parquet side file for ``lines``;
-  the files are checked side by side, one thread per core.
+  the files are checked side by side, one thread per core (more for objects: waiting on the network);
+- ``usage_billing_file_versions(paths)``: (size, version) of listed objects, to report an object
+  overwritten after it was loaded.
 
 Side files go to the plugin's ``intake_dir`` (beside the warehouse); each run's are written afresh.
+When the events location (the plugin's ``events``) is object storage, its fsspec filesystem is registered
+on the connection so that DuckDB reads the objects through it; local locations import nothing more.
+Credentials are the storage SDK's own (environment, profile), never the profile's.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 
 from orchestration.events import intake
 
+VERSION_TYPE = "STRUCT(size_bytes BIGINT, version VARCHAR)"
 INSPECTION_TYPE = (
     "STRUCT(source_file VARCHAR, status VARCHAR, reason VARCHAR, detail VARCHAR, size_bytes BIGINT, "
     "checksum VARCHAR, sidecar VARCHAR)"
@@ -30,9 +36,15 @@ INSPECTION_TYPE = (
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.intake_dir = str(plugin_config.get("intake_dir") or "target/intake")
+        self.events = str(plugin_config.get("events") or "")
 
     def configure_connection(self, conn) -> None:
         intake_dir = self.intake_dir
+        if intake.object_scheme(self.events) and not intake.location_error(self.events):
+            import fsspec
+
+            fs, _ = fsspec.core.url_to_fs(self.events)
+            conn.register_filesystem(fs)
 
         def list_files(pattern: str) -> list[str]:
             return intake.list_files(pattern)
@@ -45,10 +57,23 @@ class Plugin(BasePlugin):
                 known = (sizes[i], checksums[i]) if sizes[i] is not None else None
                 return intake.inspect_file(paths[i], intake_dir, known).as_row()
 
-            workers = max(1, min(len(paths), os.cpu_count() or 1))
+            per_core = 8 if any(intake.object_scheme(p) for p in paths) else 1
+            workers = max(1, min(len(paths), (os.cpu_count() or 1) * per_core))
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 return list(pool.map(one, range(len(paths))))
 
+        def file_versions(paths: list[str]) -> list[dict]:
+            versions = [intake.object_version(p) if intake.object_scheme(p) else (None, None) for p in paths]
+            return [{"size_bytes": size, "version": version} for size, version in versions]
+
+        conn.create_function(
+            "usage_billing_file_versions",
+            file_versions,
+            ["VARCHAR[]"],
+            VERSION_TYPE + "[]",
+            null_handling="special",
+            side_effects=True,
+        )
         conn.create_function(
             "usage_billing_list_files", list_files, ["VARCHAR"], "VARCHAR[]", null_handling="special"
         )
@@ -65,6 +90,6 @@ class Plugin(BasePlugin):
 
 
 def _remove_functions(conn) -> None:
-    for name in ("usage_billing_list_files", "usage_billing_inspect_files"):
+    for name in ("usage_billing_list_files", "usage_billing_inspect_files", "usage_billing_file_versions"):
         with contextlib.suppress(Exception):  # the connection may be closed already
             conn.remove_function(name)
