@@ -44,7 +44,8 @@ class Plugin(BasePlugin):
             import fsspec
 
             fs, _ = fsspec.core.url_to_fs(self.events)
-            conn.register_filesystem(fs)
+            if fs.protocol[0] not in conn.list_filesystems():
+                conn.register_filesystem(fs)
 
         def list_files(pattern: str) -> list[str]:
             return intake.list_files(pattern)
@@ -93,3 +94,6 @@ def _remove_functions(conn) -> None:
     for name in ("usage_billing_list_files", "usage_billing_inspect_files", "usage_billing_file_versions"):
         with contextlib.suppress(Exception):  # the connection may be closed already
             conn.remove_function(name)
+    with contextlib.suppress(Exception):  # so is a registered filesystem (the object-storage location's)
+        for name in conn.list_filesystems():
+            conn.unregister_filesystem(name)
