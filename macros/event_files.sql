@@ -15,7 +15,36 @@
 {#- Every file the events location matches, event files and others (orchestration/events/intake.py
     says which is which), in path order. Names are taken literally: `star*.ndjson` is one file. -#}
 {% macro list_event_files(glob) %}
+    {#- Refused before any query: a query's text goes to dbt's log. -#}
+    {%- if modules.re.match('^[A-Za-z][A-Za-z0-9+.-]*://[^/@]*@', glob) -%}
+        {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ modules.re.sub('://[^/@]*@', '://***@', glob)
+            ~ ': credentials in the location are refused; the storage SDK reads them from its environment '
+            ~ '(docs/object_storage.md)') }}
+    {%- endif -%}
     {{ return(adapter.dispatch('list_event_files', 'usage_billing')(glob)) }}
+{% endmacro %}
+
+{#- The URL scheme of an object-storage location (s3, gs, az…), else '' (local path, file://). -#}
+{% macro object_scheme(glob) -%}
+    {%- set scheme = modules.re.match('^([A-Za-z][A-Za-z0-9+.-]*)://', glob) -%}
+    {{- scheme.group(1) | lower if scheme and scheme.group(1) | lower != 'file' else '' -}}
+{%- endmacro %}
+
+{#- (size, version) of each listed object now, as {path: [size, version]} (DuckDB: the listing's ETag or
+    generation, orchestration/events/intake.py). Compared with the version recorded when the object was
+    loaded, it tells an object overwritten since. -#}
+{% macro object_versions(paths) %}
+    {% if not execute or paths | length == 0 %}{{ return({}) }}{% endif %}
+    {% set quoted = [] %}
+    {% for p in paths %}{% do quoted.append(usage_billing.sql_string(p)) %}{% endfor %}
+    {% set listed = "cast([" ~ quoted | join(', ') ~ "] as varchar[])" %}
+    {% set result = run_query(
+        "select source_file, listed_object.size_bytes, listed_object.version from ("
+        ~ " select unnest(" ~ listed ~ ") as source_file,"
+        ~ " unnest(usage_billing_file_versions(" ~ listed ~ ")) as listed_object) as listed_objects") %}
+    {% set versions = {} %}
+    {% for row in result.rows %}{% do versions.update({row[0]: [row[1], row[2]]}) %}{% endfor %}
+    {{ return(versions) }}
 {% endmacro %}
 
 {% macro duckdb__list_event_files(glob) %}
@@ -28,11 +57,6 @@
     mistyped folder must not bill nobody and exit 0. Once files have been loaded, "no new file" is a
     normal run. -#}
 {% macro check_events_location(glob, files, has_history) %}
-    {%- set scheme = modules.re.match('^([A-Za-z][A-Za-z0-9+.-]*)://', glob) -%}
-    {%- if scheme and scheme.group(1) | lower != 'file' -%}
-        {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ glob ~ ': the ' ~ scheme.group(1)
-            ~ ':// scheme is not supported; give a local path or glob') }}
-    {%- endif -%}
     {%- if files | length == 0 and not has_history -%}
         {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ glob ~ ' matches no file, and no event '
             ~ 'file was ever loaded: check the path (a folder needs a glob such as /data/events/**/*)') }}
@@ -357,6 +381,11 @@
     stays relative) so that source_file is the same on both engines. The directory must exist. -#}
 {% macro spark__list_event_files(glob) %}
     {% if not execute %}{{ return([]) }}{% endif %}
+    {%- if usage_billing.object_scheme(glob) != '' -%}
+        {{ exceptions.raise_compiler_error('USAGE_BILLING_EVENTS=' ~ glob ~ ': object storage on the Spark target '
+            ~ 'needs the Hadoop s3a/gcs/abfs connector jars, which this project does not ship; build on DuckDB, '
+            ~ 'or see docs/object_storage.md ("Spark")') }}
+    {%- endif -%}
     {%- set re = modules.re -%}
     {%- set wildcard = re.search('[*?\\[{]', glob) -%}
     {%- set prefix = glob[:wildcard.start()] if wildcard else glob -%}

@@ -178,7 +178,8 @@ def invoice_total_change() -> dg.AssetCheckResult:
     name="event_files_rejected",
     description=(
         "Red (error) while a damaged event file is not loaded (corrupt or truncated gzip, garbage Parquet, "
-        "unreadable); a warning when files that are not event files sit under the events location."
+        "unreadable); a warning when files that are not event files sit under the events location, or a "
+        "loaded object was overwritten since."
     ),
 )
 def event_files_rejected() -> dg.AssetCheckResult:
@@ -187,18 +188,26 @@ def event_files_rejected() -> dg.AssetCheckResult:
            from marts.event_files_rejected order by not is_damaged, source_file"""
     )
     damaged = [r for r in rows if r[2]]
+    changed = [r for r in rows if r[1] == "changed_after_load"]
     return dg.AssetCheckResult(
         passed=not rows,
         severity=dg.AssetCheckSeverity.ERROR if damaged else dg.AssetCheckSeverity.WARN,
         description=(
             "every file under the events location is loaded"
             if not rows
-            else f"{len(damaged)} damaged event file(s) not loaded, {len(rows) - len(damaged)} file(s) "
-            "that are not event files; replace a damaged file and the next build retries it"
+            else f"{len(damaged)} damaged event file(s) not loaded, {len(rows) - len(damaged) - len(changed)} "
+            "file(s) that are not event files"
+            + (
+                f", {len(changed)} loaded object(s) overwritten since (new content not loaded)"
+                if changed
+                else ""
+            )
+            + "; replace a damaged file and the next build retries it"
         ),
         metadata={
             "damaged_files": len(damaged),
-            "unsupported_files": len(rows) - len(damaged),
+            "unsupported_files": len(rows) - len(damaged) - len(changed),
+            "changed_objects": len(changed),
             "files": dg.MetadataValue.md(
                 md_table(
                     ["file", "reason", "bytes", "last checked"],

@@ -19,7 +19,7 @@ def _absolutise_env() -> None:
     dbt runs in the repository root, so hand it absolute ones."""
     for name in ENV_PATHS:
         value = os.environ.get(name)
-        if value and not os.path.isabs(value):
+        if value and not os.path.isabs(value) and not re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", value):
             os.environ[name] = os.path.abspath(value)
 
 
@@ -70,6 +70,11 @@ def _prepare_dbt() -> None:
     """Stage a user catalog before parsing, so that the parse and the run see the same seed path and
     dbt's partial parsing can be reused; then make sure the manifest is current."""
     _absolutise_env()
+    from orchestration.events import intake
+
+    location = os.environ.get("USAGE_BILLING_EVENTS", "")
+    if intake.USERINFO.match(location):  # refused before dbt parses it into its manifest
+        raise SystemExit(intake.location_error(location))
     from orchestration.resources import stage_catalog
 
     staged = stage_catalog()

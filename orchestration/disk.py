@@ -54,6 +54,10 @@ def size_text(n: int) -> str:
 def text_bytes(path: str | Path) -> int:
     """The bytes of event text a file holds: a gzip file's uncompressed size (its trailer's ISIZE, modulo
     4 GiB, so never less than the compressed size), any other file's size."""
+    from orchestration.events import intake
+
+    if intake.object_scheme(str(path)):
+        return intake.file_size(str(path))  # an object's gzip trailer would cost a request each
     size = os.path.getsize(path)
     if str(path).lower().endswith(".gz") and size >= 18:
         with open(path, "rb") as f:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -77,6 +78,12 @@ def release_dbt_duckdb_connections() -> None:
     with DuckDBConnectionManager._LOCK:
         env = DuckDBConnectionManager._ENV
         if env is not None:
+            # A filesystem the events plugin registered (object storage) is let go first: left in a closed
+            # database, DuckDB's bindings report it as leaked at interpreter exit.
+            conn = getattr(env, "conn", None)
+            with contextlib.suppress(Exception):
+                for name in conn.list_filesystems() if conn is not None else []:
+                    conn.unregister_filesystem(name)
             env.close()
             DuckDBConnectionManager._ENV = None
 

@@ -25,6 +25,7 @@ import os
 import dagster as dg
 
 from orchestration.assets.raw_events import list_event_files, loaded_files
+from orchestration.events import intake
 from orchestration.project import events_glob
 
 
@@ -67,7 +68,7 @@ def changed_files(known: dict[str, int], present: dict[str, int]) -> list[str]:
     ),
 )
 def raw_events_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-    present = {path: os.path.getsize(path) for path in list_event_files()}
+    present = {path: intake.file_size(path) for path in list_event_files()}
     if context.cursor:
         known: dict[str, int] = json.loads(context.cursor)
     else:

@@ -1,5 +1,6 @@
 {#- Files under the events location that are not loaded, from each file's latest check: damaged event
-    files (rejected) and files that are not event files (unsupported). -#}
+    files (rejected), files that are not event files (unsupported), and loaded objects overwritten since
+    (changed: their new content is not loaded). -#}
 with
 
 file_checks as (
@@ -32,7 +33,7 @@ ranked_checks as (
 latest_checks as (
 
     select * from ranked_checks
-    where check_rank = 1 and status in ('rejected', 'unsupported')
+    where check_rank = 1 and status in ('rejected', 'unsupported', 'changed')
 
 ),
 
@@ -43,7 +44,7 @@ first_checks as (
         source_file,
         min(checked_at) as first_checked_at
     from file_checks
-    where status in ('rejected', 'unsupported')
+    where status in ('rejected', 'unsupported', 'changed')
     group by source_file
 
 ),
@@ -64,7 +65,7 @@ final as (
         on latest_checks.source_file = first_checks.source_file
     left join staged_files
         on latest_checks.source_file = staged_files.source_file
-    where staged_files.source_file is null
+    where staged_files.source_file is null or latest_checks.status = 'changed'
 
 )
 

@@ -1,8 +1,8 @@
 {#- One row per check of a file the events location matches and staging has not loaded yet: whether it
     can be read (ok; lines: read line by line; rejected: not loaded at all; unsupported: not an event
-    file), and why. Append only: the history of every check. A rejected file is checked again only when
-    its size or checksum changed; a file is loaded by stg_raw_events__usage_events in the run that
-    found it readable. -#}
+    file), and why; and, on object storage, of a loaded object overwritten since (changed). Append only:
+    the history of every check. A rejected file is checked again only when its size or checksum changed;
+    a file is loaded by stg_raw_events__usage_events in the run that found it readable. -#}
 {{
     config(
         materialized='incremental',
@@ -37,6 +37,51 @@
     {{ usage_billing.check_events_location(glob, listed, loaded | length > 0 or rejected | length > 0) }}
 {%- endif %}
 
+{#- Object storage: a loaded object overwritten since (another size or version than at its load) is
+    reported once per new version, as status changed (reason changed_after_load) and a warning. Its new
+    content is never loaded, so nothing is billed twice; back as it was loaded, it is ok again. -#}
+{%- set changed_objects = [] %}
+{%- if execute and is_incremental() %}
+    {#- Loaded objects by staged name, with the object each reads (a gateway log's name is <object>#<source>). -#}
+    {%- set loaded_objects = {} %}
+    {%- for f in listed if f in loaded %}
+        {%- set read_from = mapped[f][0] if f in mapped else f %}
+        {%- if usage_billing.object_scheme(read_from) != '' %}{% do loaded_objects.update({f: read_from}) %}{% endif %}
+    {%- endfor %}
+    {%- set at_load = {} %}
+    {%- set last_seen = {} %}
+    {%- if loaded_objects | length > 0 %}
+        {%- set object_checks = run_query(
+            "select source_file, size_bytes, checksum, last_rank, load_rank from ("
+            ~ " select source_file, size_bytes, checksum,"
+            ~ " row_number() over (partition by source_file order by checked_at desc) as last_rank,"
+            ~ " row_number() over (partition by source_file order by case when status in ('ok', 'lines')"
+            ~ " then 0 else 1 end, checked_at desc) as load_rank"
+            ~ " from " ~ this ~ " where status in ('ok', 'lines', 'changed')) as object_checks"
+            ~ " where last_rank = 1 or load_rank = 1") %}
+        {%- for row in object_checks.rows %}
+            {%- set version = [row[1] | int if row[1] is not none else none, row[2]] %}
+            {%- if row[3] == 1 %}{% do last_seen.update({row[0]: version}) %}{% endif %}
+            {%- if row[4] == 1 %}{% do at_load.update({row[0]: version}) %}{% endif %}
+        {%- endfor %}
+    {%- endif %}
+    {%- set current = usage_billing.object_versions(loaded_objects.values() | unique | list) %}
+    {%- for f, read_from in loaded_objects.items() if f in at_load and read_from in current %}
+        {%- set now = [current[read_from][0] | int if current[read_from][0] is not none else none, current[read_from][1]] %}
+        {%- if now != last_seen[f] %}
+            {%- set restored = now == at_load[f] %}
+            {%- set detail = 'as it was loaded again' if restored else (
+                'overwritten after it was loaded (' ~ at_load[f][0] ~ ' → ' ~ now[0] ~ ' bytes, '
+                ~ at_load[f][1] ~ ' → ' ~ now[1] ~ '): the loaded content stays billed, the new one is '
+                ~ 'not loaded; write new objects instead') %}
+            {%- do changed_objects.append({'path': f, 'restored': restored, 'detail': detail, 'size': now[0], 'version': now[1]}) %}
+            {%- if not restored %}
+                {%- do exceptions.warn('Event object changed after it was loaded: ' ~ f ~ ': ' ~ detail) %}
+            {%- endif %}
+        {%- endif %}
+    {%- endfor %}
+{%- endif %}
+
 {%- set candidates = [] %}
 {%- for f in listed if f not in loaded %}
     {%- set known = rejected.get(f, [none, none]) %}
@@ -51,6 +96,17 @@ with
 checked_files as (
 
     {{ usage_billing.inspect_event_files(candidates) }}
+    {%- for c in changed_objects %}
+    union all
+    select
+        {{ usage_billing.sql_string(c.path) }},
+        '{{ "ok" if c.restored else "changed" }}',
+        '{{ "unchanged_since_load" if c.restored else "changed_after_load" }}',
+        {{ usage_billing.sql_string(c.detail) }},
+        cast({{ c.size if c.size is not none else 'null' }} as {{ dbt.type_bigint() }}),
+        {{ usage_billing.sql_string(c.version) if c.version is not none else 'cast(null as ' ~ dbt.type_string() ~ ')' }},
+        cast(null as {{ dbt.type_string() }})
+    {%- endfor %}
 
 ),
 

@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.events import intake
-from orchestration.project import REPO_ROOT, duckdb_path, events_glob
+from orchestration.project import REPO_ROOT, duckdb_path, events_glob, on_duckdb
 from orchestration.warehouse_lock import step_lock
 
 
@@ -15,7 +15,7 @@ def list_event_files(pattern: str | None = None) -> list[str]:
     """Event files the glob matches, as dbt's staging models list them (orchestration/events/intake.py);
     a relative glob is relative to the repository root, where dbt runs."""
     pattern = pattern or events_glob()
-    if not intake.location_error(pattern) and not os.path.isabs(pattern):
+    if not intake.object_scheme(pattern) and not os.path.isabs(pattern):
         pattern = os.path.join(REPO_ROOT, pattern)
     return intake.list_event_files(pattern)
 
@@ -54,23 +54,34 @@ def raw_events(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     error = intake.location_error(events_glob())
     if error:
         raise dg.Failure(error)
+    if intake.object_scheme(events_glob()) and not on_duckdb():
+        raise dg.Failure(
+            f"USAGE_BILLING_EVENTS={intake.redact(events_glob())}: object storage on the Spark target needs "
+            "the Hadoop s3a/gcs/abfs connector jars, which this project does not ship; build on DuckDB, or "
+            'see docs/object_storage.md ("Spark")'
+        )
     with step_lock(context):  # reads what staging loaded, while no one writes it
         return _scan(context)
 
 
 def _scan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    files = list_event_files()
-    sizes = {f: os.path.getsize(f) for f in files}
+    try:
+        files = list_event_files()
+    except intake.ObjectStoreError as e:  # wrong key, no permission, no such bucket: nothing is loaded
+        raise dg.Failure(str(e)) from None
+    sizes = {f: intake.file_size(f) for f in files}
     total_bytes = sum(sizes.values())
     loaded = loaded_files()
     new = [f for f in files if f not in loaded]
-    context.log.info(f"Found {len(files)} event file(s), {total_bytes:,} bytes, matching {events_glob()!r}")
+    context.log.info(
+        f"Found {len(files)} event file(s), {total_bytes:,} bytes, matching {intake.redact(events_glob())!r}"
+    )
     context.log.info(
         f"{len(new)} file(s) not loaded yet; dbt reads only these: " + (", ".join(new) if new else "none")
     )
     return dg.MaterializeResult(
         metadata={
-            "glob": events_glob(),
+            "glob": intake.redact(events_glob()),
             "file_count": len(files),
             "new_file_count": len(new),
             "total_bytes": total_bytes,

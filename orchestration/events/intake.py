@@ -15,14 +15,20 @@ Parquet file fails it too. So every new file is checked here first, in one strea
 
 The dbt staging models call these functions through DuckDB functions registered by
 ``orchestration.events.duckdb_plugin``.
+
+The location may be object storage (``s3://``, ``gs://``, ``az://``…; docs/object_storage.md): it is then
+listed and read through fsspec, with the credentials the storage SDK finds in its own environment.
+Local paths never touch fsspec.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import glob as globlib
 import gzip
 import hashlib
+import importlib.util
 import os
 import re
 import zlib
@@ -34,6 +40,30 @@ from pathlib import Path
 MAX_LINE_BYTES = 1 << 20
 CHUNK_BYTES = 16 << 20
 SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+# Object storage served through fsspec: scheme → the package that implements it.
+OBJECT_STORE_PACKAGES = {
+    "s3": "s3fs",
+    "s3a": "s3fs",
+    "gs": "gcsfs",
+    "gcs": "gcsfs",
+    "az": "adlfs",
+    "abfs": "adlfs",
+    "abfss": "adlfs",
+}
+# Environment variables whose values are secrets: never repeated in a message.
+SECRET_ENV = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_STORAGE_KEY",
+    "AZURE_STORAGE_ACCOUNT_KEY",
+    "AZURE_STORAGE_SAS_TOKEN",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_CLIENT_SECRET",
+)
+USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
+WILDCARD = re.compile(r"[*?\[]")
+# (size, version) of each object at its latest listing: the version is the store's ETag (or generation).
+_OBJECT_VERSIONS: dict[str, tuple[int | None, str | None]] = {}
 
 
 def event_format(path: str) -> str | None:
@@ -46,14 +76,43 @@ def event_format(path: str) -> str | None:
     return None
 
 
+def object_scheme(path: str) -> str | None:
+    """The URL scheme of an object-storage path (``s3``, ``gs``…), None for a local path or file://."""
+    found = SCHEME.match(path)
+    if found and found.group(1).lower() != "file":
+        return found.group(1).lower()
+    return None
+
+
+def redact(text: str) -> str:
+    """The text without credentials: no user:password@ in a URL, no value of a secret environment variable."""
+    text = USERINFO.sub(r"\1***@", text)
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
 def location_error(pattern: str) -> str | None:
     """Why an events location cannot be read at all (None when it can be listed)."""
-    found = SCHEME.match(pattern)
-    if found and found.group(1).lower() != "file":
+    scheme = object_scheme(pattern)
+    if scheme is None:
+        return None
+    shown = redact(pattern)
+    if USERINFO.match(pattern):
         return (
-            f"USAGE_BILLING_EVENTS={pattern}: the {found.group(1)}:// scheme is not supported; "
-            "give a local path or glob"
+            f"USAGE_BILLING_EVENTS={shown}: credentials in the location are refused; the storage SDK "
+            "reads them from its environment (docs/object_storage.md)"
         )
+    package = OBJECT_STORE_PACKAGES.get(scheme)
+    if package is None:
+        return (
+            f"USAGE_BILLING_EVENTS={shown}: the {scheme}:// scheme is not supported; give a local path or "
+            "glob, or an s3://, gs:// or az:// location"
+        )
+    if importlib.util.find_spec(package) is None:
+        return f"USAGE_BILLING_EVENTS={shown}: the {scheme}:// scheme needs the Python package {package}"
     return None
 
 
@@ -64,6 +123,8 @@ def list_files(pattern: str) -> list[str]:
     error = location_error(pattern)
     if error:
         raise ValueError(error)
+    if object_scheme(pattern):
+        return _list_objects(pattern)
     if pattern.lower().startswith("file://"):
         pattern = pattern[len("file://") :]
     # A dangling symbolic link is listed too: its check reports it as unreadable.
@@ -72,7 +133,95 @@ def list_files(pattern: str) -> list[str]:
 
 def list_event_files(pattern: str) -> list[str]:
     """The readable files the glob matches that are event files by their suffix."""
-    return [p for p in list_files(pattern) if event_format(p) and os.path.isfile(p)]
+    return [p for p in list_files(pattern) if event_format(p) and (object_scheme(p) or os.path.isfile(p))]
+
+
+class ObjectStoreError(ValueError):
+    """The object store refused or failed a listing (credentials, permission, missing bucket)."""
+
+
+def object_store_failure(location: str, what: str, error: BaseException) -> str:
+    """One line naming the location and the store's reason, without secrets."""
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return redact(
+        f"USAGE_BILLING_EVENTS={location}: {what}: {type(error).__name__}: {reason} "
+        "(credentials and endpoint come from the storage SDK's environment: docs/object_storage.md)"
+    )
+
+
+def _filesystem(url: str):
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
+def _list_objects(pattern: str) -> list[str]:
+    """The objects the glob matches, as ``scheme://bucket/key`` (fsspec's glob: the same ``*``, ``?`` and
+    ``**``; a name that starts with a dot is matched by a wildcard only if the pattern says so, as for
+    local files). Records each object's size and version for the checks and for changed objects."""
+    scheme = object_scheme(pattern)
+    try:
+        fs, path = _filesystem(pattern)
+        fs.invalidate_cache()  # a listing is always fresh (a long-lived process lists again and again)
+        found = fs.glob(path, detail=True)
+    except Exception as e:  # botocore, gcsfs and adlfs raise their own types besides OSError
+        raise ObjectStoreError(object_store_failure(pattern, "cannot list the objects", e)) from None
+    parts = path.split("/")
+    fixed = next((i for i, part in enumerate(parts) if WILDCARD.search(part)), len(parts))
+    dotted = any(part.startswith(".") for part in parts[fixed:])
+    files = []
+    for name, info in found.items():
+        if info.get("type") != "file" or name.endswith("/"):
+            continue
+        if not dotted and any(part.startswith(".") for part in name.split("/")[fixed:]):
+            continue
+        url = f"{scheme}://{name}"
+        _OBJECT_VERSIONS[url] = (info.get("size"), _object_version(info))
+        files.append(url)
+    return sorted(files)
+
+
+def _object_version(info: dict) -> str | None:
+    """What changes when an object is overwritten: its ETag (S3, Azure) or generation (GCS)."""
+    for key in ("ETag", "etag", "generation"):
+        if info.get(key):
+            return f"{key.lower()}:{str(info[key]).strip(chr(34))}"
+    return None
+
+
+def object_version(url: str) -> tuple[int | None, str | None]:
+    """(size, version) of an object: from its latest listing, else asked of the store."""
+    if url not in _OBJECT_VERSIONS:
+        fs, path = _filesystem(url)
+        info = fs.info(path)
+        _OBJECT_VERSIONS[url] = (info.get("size"), _object_version(info))
+    return _OBJECT_VERSIONS[url]
+
+
+def file_size(path: str) -> int:
+    """A listed file's size in bytes (an object's from its listing)."""
+    if object_scheme(path):
+        return object_version(path)[0] or 0
+    return os.path.getsize(path)
+
+
+def _open(path: str):
+    """The file's bytes as a binary stream: a local file, or an object through fsspec."""
+    if object_scheme(path):
+        fs, key = _filesystem(path)
+        return fs.open(key, "rb", block_size=CHUNK_BYTES)
+    return open(path, "rb")
+
+
+def _size(path: str) -> int:
+    if object_scheme(path):
+        try:
+            return object_version(path)[0] or 0
+        except OSError:
+            raise
+        except Exception as e:  # a store's own error types: an unreadable object
+            raise OSError(redact(f"{type(e).__name__}: {e}")) from None
+    return os.stat(path).st_size
 
 
 @dataclass
@@ -91,7 +240,7 @@ class Inspection:
 
 def file_checksum(path: str) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with _open(path) as f:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
     return "sha256:" + digest.hexdigest()
@@ -100,15 +249,21 @@ def file_checksum(path: str) -> str:
 def _open_lines_source(path: str):
     """The file's decompressed bytes as a binary stream."""
     if path.lower().endswith(".gz"):
+        if object_scheme(path):
+            # GzipFile closes only a file it opened itself: close the object's stream with it.
+            stream = _open(path)
+            source = gzip.GzipFile(fileobj=stream, mode="rb")
+            source.myfileobj = stream
+            return source
         return gzip.open(path, "rb")
-    return open(path, "rb")
+    return _open(path)
 
 
 def _decompressed_chunks(path: str) -> Iterator[bytes]:
     """The file's bytes, decompressed when it is gzip (every member of a multi-member file), in chunks.
     zlib directly: faster than the gzip module, and it checks each member's CRC and length. Raises
     EOFError for a stream that ends early and zlib.error for a damaged one."""
-    with open(path, "rb") as f:
+    with _open(path) as f:
         if not path.lower().endswith(".gz"):
             while chunk := f.read(CHUNK_BYTES):
                 yield chunk
@@ -224,9 +379,9 @@ def _inspect(
     path: str, sidecar_dir: str, known: tuple[int, str | None] | None, fmt: str | None
 ) -> Inspection:
     try:
-        size = os.stat(path).st_size
+        size = _size(path)
     except OSError as e:
-        return Inspection(path, "rejected", "unreadable", e.strerror or str(e))
+        return Inspection(path, "rejected", "unreadable", redact(e.strerror or str(e)))
     fmt = fmt or event_format(path)
     if fmt is None:
         if known is not None and known[0] == size:
@@ -245,10 +400,10 @@ def _inspect(
         except OSError:
             pass
     try:
-        with open(path, "rb") as f:
+        with _open(path) as f:
             head = f.read(4)
     except OSError as e:
-        return _reject(path, size, "unreadable", e.strerror or str(e))
+        return _reject(path, size, "unreadable", redact(e.strerror or str(e)))
     if fmt == "parquet":
         return _inspect_parquet(path, size)
     if path.lower().endswith(".gz") and head[:2] != b"\x1f\x8b":
@@ -267,9 +422,9 @@ def _inspect(
     except (gzip.BadGzipFile, zlib.error) as e:
         return _reject(path, size, "corrupt_gzip", str(e))
     except OSError as e:
-        return _reject(path, size, "unreadable", e.strerror or str(e))
+        return _reject(path, size, "unreadable", redact(e.strerror or str(e)))
     if not problems.any:
-        return Inspection(path, "ok", size_bytes=size)
+        return Inspection(path, "ok", size_bytes=size, checksum=_loaded_version(path))
     sidecar = write_sidecar(path, sidecar_dir)
     reasons = [
         name
@@ -281,7 +436,14 @@ def _inspect(
         )
         if found
     ]
-    return Inspection(path, "lines", ",".join(reasons), "read line by line", size, sidecar=sidecar)
+    return Inspection(
+        path, "lines", ",".join(reasons), "read line by line", size, _loaded_version(path), sidecar
+    )
+
+
+def _loaded_version(path: str) -> str | None:
+    """An object's version, recorded with a readable check: a later overwrite is reported, never re-read."""
+    return object_version(path)[1] if object_scheme(path) else None
 
 
 def _inspect_parquet(path: str, size: int) -> Inspection:
@@ -289,12 +451,13 @@ def _inspect_parquet(path: str, size: int) -> Inspection:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
-        for i in range(parquet.num_row_groups):
-            parquet.read_row_group(i)
+        with _open(path) if object_scheme(path) else contextlib.nullcontext(path) as source:
+            parquet = pq.ParquetFile(source)
+            for i in range(parquet.num_row_groups):
+                parquet.read_row_group(i)
     except Exception as e:  # pyarrow raises ArrowInvalid, OSError and others for damaged files
-        return _reject(path, size, "invalid_parquet", f"{type(e).__name__}: {e}")
-    return Inspection(path, "ok", size_bytes=size)
+        return _reject(path, size, "invalid_parquet", redact(f"{type(e).__name__}: {e}"))
+    return Inspection(path, "ok", size_bytes=size, checksum=_loaded_version(path))
 
 
 def read_lines(path: str) -> Iterator[tuple[int, str, str | None]]:

@@ -419,10 +419,10 @@ def test_events_location_that_never_matched_is_an_error(warehouse, monkeypatch) 
     with pytest.raises(Exception) as empty:
         warehouse.build()
     assert "mistyped/**/* matches no file, and no event file was ever loaded" in str(empty.value)
-    monkeypatch.setenv("USAGE_BILLING_EVENTS", "s3://bucket/raw/**/*")
+    monkeypatch.setenv("USAGE_BILLING_EVENTS", "hdfs://namenode/raw/**/*")
     with pytest.raises(Exception) as scheme:
         warehouse.build()
-    assert "s3:// scheme is not supported" in str(scheme.value)
+    assert "hdfs:// scheme is not supported" in str(scheme.value)
     # Once files were loaded, a run with no new file is a normal no-op.
     monkeypatch.setenv("USAGE_BILLING_EVENTS", str(warehouse.events_dir) + "/**/*")
     warehouse.write_events("one.ndjson", [json.loads(_event("only"))])
