@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import glob as globlib
 import gzip
 import hashlib
@@ -152,7 +153,26 @@ def object_store_failure(location: str, what: str, error: BaseException) -> str:
 def _filesystem(url: str):
     import fsspec
 
+    _stop_io_thread_at_exit()
     return fsspec.core.url_to_fs(url)
+
+
+@functools.cache
+def _stop_io_thread_at_exit() -> None:
+    """Stop fsspec's event-loop thread before the interpreter exits. Left running, it keeps the
+    interpreter from collecting DuckDB's objects at exit, and DuckDB's bindings print pages of
+    "leaked" warnings after the command's own output."""
+    import atexit
+
+    def stop() -> None:
+        import fsspec.asyn
+
+        loop, thread = fsspec.asyn.loop[0], fsspec.asyn.iothread[0]
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=5)
+
+    atexit.register(stop)
 
 
 def _list_objects(pattern: str) -> list[str]:
