@@ -24,7 +24,7 @@ import os
 
 import dagster as dg
 
-from orchestration.assets.raw_events import list_event_files, loaded_files
+from orchestration.assets.raw_events import gateway_log_files, list_event_files, loaded_files
 from orchestration.events import intake
 from orchestration.project import events_glob
 
@@ -63,12 +63,14 @@ def changed_files(known: dict[str, int], present: dict[str, int]) -> list[str]:
     minimum_interval_seconds=sensor_interval_seconds(),
     default_status=dg.DefaultSensorStatus.STOPPED,
     description=(
-        "Watches USAGE_BILLING_EVENTS: one build_job run per batch of new event files (run key per batch). "
+        "Watches USAGE_BILLING_EVENTS and the gateway logs of the catalog's event_sources.csv: one build_job "
+        "run per batch of new event files (run key per batch). "
         "A loaded file that vanishes or changes size fails the evaluation with its name."
     ),
 )
 def raw_events_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     present = {path: intake.file_size(path) for path in list_event_files()}
+    present |= {name: intake.file_size(path) for name, path in gateway_log_files().items()}
     if context.cursor:
         known: dict[str, int] = json.loads(context.cursor)
     else:

@@ -1,5 +1,6 @@
 """Raw usage event files: the upstream asset every dbt model descends from."""
 
+import csv
 import os
 from pathlib import Path
 
@@ -18,6 +19,26 @@ def list_event_files(pattern: str | None = None) -> list[str]:
     if not intake.object_scheme(pattern) and not os.path.isabs(pattern):
         pattern = os.path.join(REPO_ROOT, pattern)
     return intake.list_event_files(pattern)
+
+
+def gateway_log_files() -> dict[str, str]:
+    """The files of the catalog's gateway-log sources (event_sources.csv, docs/gateway_logs.md), by the
+    name staging gives them (`<file>#<source_id>`); a relative glob is relative to the repository root."""
+    from orchestration.catalog_state import catalog_dir
+
+    sources = catalog_dir() / "event_sources.csv"
+    if not sources.is_file():
+        return {}
+    with sources.open(newline="", encoding="utf-8") as f:
+        rows = [row for row in csv.DictReader(f) if row.get("source_id") and row.get("glob")]
+    files = {}
+    for row in rows:
+        glob = row["glob"]
+        if not intake.object_scheme(glob) and not os.path.isabs(glob):
+            glob = os.path.join(REPO_ROOT, glob)
+        for path in intake.list_files(glob):
+            files[f"{path}#{row['source_id']}"] = path
+    return files
 
 
 def loaded_files(db_path: Path | None = None) -> set[str]:

@@ -72,3 +72,28 @@ def test_sensor_batches_new_files_and_alerts_on_changed_ones(
     (events / "d.ndjson").write_text("{}\n")
     with pytest.raises(EventFilesChanged, match=r"b\.ndjson\.gz vanished after it was loaded \(60 bytes\)"):
         _evaluate(cursor)
+
+
+def test_sensor_starts_a_build_for_new_gateway_logs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Logs of the catalog's gateway sources (event_sources.csv, docs/gateway_logs.md) count as new files,
+    under the name staging gives them (<file>#<source_id>), whatever their suffix."""
+    events = tmp_path / "events"
+    logs = tmp_path / "logs"
+    events.mkdir()
+    logs.mkdir()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    header = (Path(__file__).resolve().parents[2] / "seeds" / "event_sources.csv").read_text()
+    (catalog / "event_sources.csv").write_text(
+        header + f"nginx_calls,{logs}/*.log,ndjson,api_calls,request_id,acct,,msec,epoch_seconds,,,,,\n"
+    )
+    monkeypatch.setenv("USAGE_BILLING_EVENTS", str(events) + "/*")
+    monkeypatch.setenv("USAGE_BILLING_CATALOG", str(catalog))
+    monkeypatch.setenv("USAGE_BILLING_DUCKDB", str(tmp_path / "none.duckdb"))
+    log = logs / "access.log"
+    log.write_text('{"request_id":"r1","acct":"acct_0001","msec":"1796637660.123"}\n')
+
+    first = _evaluate(None)
+    assert len(first.run_requests) == 1
+    assert json.loads(first.cursor) == {f"{log}#nginx_calls": log.stat().st_size}
+    assert _evaluate(first.cursor).run_requests == []
