@@ -78,8 +78,8 @@ def release_dbt_duckdb_connections() -> None:
     with DuckDBConnectionManager._LOCK:
         env = DuckDBConnectionManager._ENV
         if env is not None:
-            # A filesystem the events plugin registered (object storage) is let go first: left in a closed
-            # database, DuckDB's bindings report it as leaked at interpreter exit.
+            # A filesystem the events plugin registered (object storage) is let go before the database
+            # closes.
             conn = getattr(env, "conn", None)
             with contextlib.suppress(Exception):
                 for name in conn.list_filesystems() if conn is not None else []:
