@@ -1,6 +1,5 @@
 """Raw usage event files: the upstream asset every dbt model descends from."""
 
-import csv
 import os
 from pathlib import Path
 
@@ -26,18 +25,12 @@ def gateway_log_files() -> dict[str, str]:
     name staging gives them (`<file>#<source_id>`); a relative glob is relative to the repository root."""
     from orchestration.catalog_state import catalog_dir
 
-    sources = catalog_dir() / "event_sources.csv"
-    if not sources.is_file():
-        return {}
-    with sources.open(newline="", encoding="utf-8") as f:
-        rows = [row for row in csv.DictReader(f) if row.get("source_id") and row.get("glob")]
     files = {}
-    for row in rows:
-        glob = row["glob"]
+    for source_id, glob in intake.event_source_globs(catalog_dir()):
         if not intake.object_scheme(glob) and not os.path.isabs(glob):
             glob = os.path.join(REPO_ROOT, glob)
         for path in intake.list_files(glob):
-            files[f"{path}#{row['source_id']}"] = path
+            files[f"{path}#{source_id}"] = path
     return files
 
 

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import csv
 import os
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -47,11 +45,7 @@ class Plugin(BasePlugin):
     def object_locations(self) -> list[str]:
         """The events location and the gateway-log globs of the catalog's event_sources.csv
         (docs/gateway_logs.md) that are object storage."""
-        locations = [self.events]
-        sources = Path(self.catalog) / "event_sources.csv"
-        if sources.is_file():
-            with sources.open(newline="", encoding="utf-8") as f:
-                locations += [row.get("glob") or "" for row in csv.DictReader(f)]
+        locations = [self.events] + [glob for _, glob in intake.event_source_globs(self.catalog)]
         return [p for p in locations if intake.object_scheme(p) and not intake.location_error(p)]
 
     def configure_connection(self, conn) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import functools
 import glob as globlib
 import gzip
@@ -130,6 +131,17 @@ def list_files(pattern: str) -> list[str]:
         pattern = pattern[len("file://") :]
     # A dangling symbolic link is listed too: its check reports it as unreadable.
     return sorted(p for p in globlib.glob(pattern, recursive=True) if os.path.isfile(p) or os.path.islink(p))
+
+
+def event_source_globs(catalog: str | Path) -> list[tuple[str, str]]:
+    """(source_id, glob) of each gateway-log source of the catalog folder (event_sources.csv,
+    docs/gateway_logs.md); empty without the file."""
+    sources = Path(catalog) / "event_sources.csv"
+    if not sources.is_file():
+        return []
+    with sources.open(newline="", encoding="utf-8") as f:
+        rows = csv.DictReader(f)
+        return [(row["source_id"], row["glob"]) for row in rows if row.get("source_id") and row.get("glob")]
 
 
 def list_event_files(pattern: str) -> list[str]:
