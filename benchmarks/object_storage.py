@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +102,29 @@ def _build(work: Path, name: str, events: str, env: dict[str, str]) -> float:
     return elapsed
 
 
+@dataclass
+class CaseResult:
+    text: str
+    count: int
+
+
+def _case(client, work: Path, folder: Path, name: str, label: str, env: dict[str, str], args) -> CaseResult:
+    """Upload the folder under <name>/, then list (and unless --no-builds, build) it from S3 and from disk.
+    `label` may name the listed objects' count as {count}."""
+    upload = _upload(client, folder, f"{name}/")
+    s3_list, n = _listing(f"s3://{BUCKET}/{name}/**/*")
+    local_list, m = _listing(f"{folder}/**/*")
+    assert n == m, (n, m)
+    text = (
+        f"{label.format(count=n)}; upload {upload:.1f}s): listing S3 {s3_list:.2f}s, local {local_list:.3f}s"
+    )
+    if not args.no_builds:
+        s3_build = _build(work, f"{name}-s3", f"s3://{BUCKET}/{name}/**/*", env)
+        local_build = _build(work, f"{name}-local", f"{folder}/**/*", env)
+        text += f"; full build S3 {s3_build:.1f}s, local {local_build:.1f}s"
+    return CaseResult(text, n)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -129,43 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("USAGE_BILLING_", "DAGSTER_HOME"))}
     client = boto3.client("s3")
     client.create_bucket(Bucket=BUCKET)
-    results: list[str] = []
     try:
         with tempfile.TemporaryDirectory(prefix="object-storage-bench-") as tmp:
             work = Path(tmp)
             small = work / "small"
             _small_files(small, args.objects)
-            upload = _upload(client, small, "small/")
-            s3_list, n = _listing(f"s3://{BUCKET}/small/**/*")
-            local_list, m = _listing(f"{small}/**/*")
-            assert n == m == args.objects, (n, m)
-            results.append(
-                f"{args.objects:,} small objects (5 events each; upload {upload:.1f}s): "
-                f"listing S3 {s3_list:.2f}s, local {local_list:.3f}s"
-            )
-            if not args.no_builds:
-                s3_build = _build(work, "small-s3", f"s3://{BUCKET}/small/**/*", env)
-                local_build = _build(work, "small-local", f"{small}/**/*", env)
-                results[-1] += f"; full build S3 {s3_build:.1f}s, local {local_build:.1f}s"
-            print(results[-1], flush=True)
+            result = _case(client, work, small, "small", "{count:,} small objects (5 events each", env, args)
+            assert result.count == args.objects
+            print(result.text, flush=True)
 
             big = work / "big"
             generate_events(
                 big, events=args.events, accounts=1000, months=3, seed=1, fmt="ndjson.gz", files=args.files
             )
             size = sum(p.stat().st_size for p in big.rglob("*") if p.is_file())
-            upload = _upload(client, big, "big/")
-            s3_list, n = _listing(f"s3://{BUCKET}/big/**/*")
-            local_list, _ = _listing(f"{big}/**/*")
-            results.append(
-                f"{args.events:,} events in {n} gzip objects ({size / 1e6:.0f} MB; upload {upload:.1f}s): "
-                f"listing S3 {s3_list:.2f}s, local {local_list:.3f}s"
-            )
-            if not args.no_builds:
-                s3_build = _build(work, "big-s3", f"s3://{BUCKET}/big/**/*", env)
-                local_build = _build(work, "big-local", f"{big}/**/*", env)
-                results[-1] += f"; full build S3 {s3_build:.1f}s, local {local_build:.1f}s"
-            print(results[-1], flush=True)
+            label = f"{args.events:,} events in {{count}} gzip objects ({size / 1e6:.0f} MB"
+            print(_case(client, work, big, "big", label, env, args).text, flush=True)
     finally:
         server.stop()
     return 0
