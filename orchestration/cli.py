@@ -30,8 +30,10 @@ def _manifest_env() -> str:
 
 def _manifest_is_fresh(project_dir: Path) -> bool:
     """The manifest was parsed with this environment and is newer than every file dbt parses."""
-    manifest = project_dir / "target" / "manifest.json"
-    env_file = project_dir / "target" / "manifest.env"
+    from orchestration.project import target_dir
+
+    manifest = target_dir() / "manifest.json"
+    env_file = target_dir() / "manifest.env"
     if not manifest.exists() or not env_file.exists() or env_file.read_text() != _manifest_env():
         return False
     built = manifest.stat().st_mtime
@@ -43,7 +45,7 @@ def _manifest_is_fresh(project_dir: Path) -> bool:
 
 def _prepare_manifest() -> None:
     """dagster-dbt reads the dbt manifest when the Definitions load: (re)parse the project first."""
-    from orchestration.project import dbt_project
+    from orchestration.project import dbt_project, target_dir
     from orchestration.resources import dbt_executable
 
     if _manifest_is_fresh(Path(dbt_project.project_dir)):
@@ -57,7 +59,7 @@ def _prepare_manifest() -> None:
     if result.returncode != 0:
         sys.stderr.write(result.stdout + result.stderr)
         raise SystemExit(f"dbt parse failed (exit {result.returncode})")
-    (Path(dbt_project.project_dir) / "target" / "manifest.env").write_text(_manifest_env())
+    (target_dir() / "manifest.env").write_text(_manifest_env())
 
 
 def _instance():

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestration.project import REPO_ROOT
+from orchestration.project import target_dir
 
 STATE_FILE = "partial_parse.msgpack"
 STATES_KEPT = 16
@@ -40,7 +40,7 @@ ENVIRONMENT = (
 
 
 def states_dir() -> Path:
-    return REPO_ROOT / "target" / "partial_parse"
+    return target_dir() / "partial_parse"
 
 
 def state_key(dbt_vars: Mapping[str, Any]) -> str:
@@ -52,7 +52,7 @@ def state_key(dbt_vars: Mapping[str, Any]) -> str:
 
 def new_target_path(step_name: str, run_id: str) -> Path:
     """A target folder of its own for one dbt invocation (named as dagster-dbt names them)."""
-    return REPO_ROOT / "target" / f"{step_name}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    return target_dir() / f"{step_name}-{run_id[:7]}-{uuid.uuid4().hex[:7]}"
 
 
 def restore(target_path: Path, dbt_vars: Mapping[str, Any]) -> bool:

@@ -22,9 +22,18 @@ def on_duckdb() -> bool:
     return os.environ.get("USAGE_BILLING_TARGET", "duckdb") == "duckdb"
 
 
+def target_dir() -> Path:
+    """Where dbt and this project write what they generate (manifest, run folders, partial-parse states,
+    the staged catalog): dbt's own DBT_TARGET_PATH, relative to the project, else target/. One folder per
+    process that sets it, so that builds with different catalogs can run side by side (the test suite's
+    workers do)."""
+    path = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
 def duckdb_path() -> Path:
     path = Path(os.environ.get("USAGE_BILLING_DUCKDB", DEFAULT_DUCKDB_PATH))
     return path if path.is_absolute() else REPO_ROOT / path
 
 
-dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT)
+dbt_project = DbtProject(project_dir=REPO_ROOT, profiles_dir=REPO_ROOT, target_path=target_dir())

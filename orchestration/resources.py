@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
-from orchestration.project import dbt_project, on_duckdb
+from orchestration.project import dbt_project, on_duckdb, target_dir
 
 
 def _dbt_beside_python() -> Path:
@@ -127,7 +127,7 @@ def stage_catalog() -> str | None:
             f"USAGE_BILLING_CATALOG={source} lacks catalog file(s): {', '.join(missing)} (CONTRACT.md §2)"
         )
     # One stable path: a path that changed every run would defeat dbt's partial parsing.
-    staged = project_dir / "target" / "catalog" / "staged"
+    staged = target_dir() / "catalog" / "staged"
     if staged.exists():
         shutil.rmtree(staged)
     staged.mkdir(parents=True)

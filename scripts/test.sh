@@ -20,5 +20,5 @@ echo "==> dbt build on the sample events (data tests over the full history + uni
 USAGE_BILLING_EVENTS="sample/events/**/*" USAGE_BILLING_DUCKDB="$tmp/ci.duckdb" \
     .venv/bin/dbt build --profiles-dir . --quiet --vars '{full_history_checks: true}'
 
-echo "==> pytest"
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+echo "==> pytest (one worker per core; a module's tests stay in one worker, which sets up its fixtures once)"
+.venv/bin/python -m pytest -p no:cacheprovider -n auto --dist loadscope "$@"

@@ -15,6 +15,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+# pytest-xdist runs the suite in several processes (scripts/test.sh): each gets a target folder of its own
+# (manifest, partial-parse states, the staged catalog; orchestration.project.target_dir), set before any
+# test module imports orchestration, and inherited by the commands the tests start.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["DBT_TARGET_PATH"] = str(REPO_ROOT / "target" / "xdist" / os.environ["PYTEST_XDIST_WORKER"])
+
 # Debian's Chromium (scripts/os_packages.sh) and the flags both browser tests start it with.
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -33,6 +39,7 @@ SEEDS = REPO_ROOT / "seeds"
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """dagster-dbt reads the manifest when the Definitions load: parse the project once."""
+    from orchestration.project import target_dir
     from orchestration.resources import dbt_executable
 
     subprocess.run(
@@ -40,7 +47,7 @@ def dbt_manifest() -> Path:
         cwd=REPO_ROOT,
         check=True,
     )
-    return REPO_ROOT / "target" / "manifest.json"
+    return target_dir() / "manifest.json"
 
 
 @dataclass

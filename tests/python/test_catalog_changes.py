@@ -8,7 +8,9 @@ import json
 from decimal import Decimal
 
 import dagster as dg
-from conftest import REPO_ROOT, Warehouse
+from conftest import Warehouse
+
+from orchestration.project import target_dir
 
 SEEDS = {
     "meters",
@@ -25,7 +27,7 @@ SEEDS = {
 def _seed_tests() -> set[str]:
     from orchestration.catalog_state import seed_test_names
 
-    return seed_test_names(json.loads((REPO_ROOT / "target" / "manifest.json").read_text()))
+    return seed_test_names(json.loads((target_dir() / "manifest.json").read_text()))
 
 
 def _ran(result: dg.ExecuteInProcessResult) -> tuple[set[str], set[str]]:

@@ -17,6 +17,7 @@ import duckdb
 import pytest
 from conftest import REPO_ROOT
 
+from orchestration.project import target_dir
 from orchestration.warehouse_lock import EXIT_BUSY, warehouse_lock
 
 # Tables compared row for row; loaded_at is when a file was read, so it differs from build to build.
@@ -58,7 +59,7 @@ def marts(db_path: Path) -> dict[str, list[tuple]]:
 
 def dbt_threads_of_run(run_id: str) -> int:
     """The threads dbt ran with, from the run_results.json of the dbt asset's invocation in that run."""
-    (results,) = (REPO_ROOT / "target").glob(f"usage_billing_dbt_assets-{run_id[:7]}-*/run_results.json")
+    (results,) = target_dir().glob(f"usage_billing_dbt_assets-{run_id[:7]}-*/run_results.json")
     return json.loads(results.read_text())["args"]["threads"]
 
 

@@ -55,7 +55,16 @@ def _build(project: Path) -> tuple[int, dict]:
     from orchestration.resources import dbt_executable
 
     done = subprocess.run(
-        [dbt_executable(), "build", "--profiles-dir", str(project), "--project-dir", str(project)],
+        [
+            dbt_executable(),
+            "build",
+            "--profiles-dir",
+            str(project),
+            "--project-dir",
+            str(project),
+            "--target-path",  # not DBT_TARGET_PATH, which names this process's target folder of the main project
+            str(project / "target"),
+        ],
         cwd=project,
         capture_output=True,
         text=True,

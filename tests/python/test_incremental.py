@@ -17,7 +17,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import REPO_ROOT, SEEDS, Warehouse
+from conftest import SEEDS, Warehouse
+
+from orchestration.project import target_dir
 
 # Every table a BI tool or finance reads, and the rollups kept from the dedupe's changes.
 COMPARED = [
@@ -76,7 +78,7 @@ def _resends(originals: list[dict]) -> list[dict]:
 
 def _last_compiled(model: str) -> str:
     """The SQL dbt ran for `model` in the newest build (its run_results.json under target/)."""
-    newest = max((REPO_ROOT / "target").rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
+    newest = max(target_dir().rglob("run_results.json"), key=lambda p: p.stat().st_mtime)
     for result in json.loads(newest.read_text())["results"]:
         if result["unique_id"] == f"model.usage_billing.{model}":
             return result.get("compiled_code") or ""
