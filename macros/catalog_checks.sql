@@ -63,16 +63,6 @@ price_endpoints as (
 ]) -%}
 
 {#- Plans. -#}
-{%- for column in ['base_fee', 'minimum_amount', 'maximum_amount'] -%}
-    {%- do checks.append({'file': 'plans', 'key': 'plan_id', 'rule': 'negative_amount',
-        'message': "'" ~ column ~ " ' || cast(" ~ column ~ " as " ~ s ~ ") || ' is negative'",
-        'where': column ~ " < 0"}) -%}
-{%- endfor -%}
-{%- for column in ['block_overdue_days', 'stale_after_hours'] -%}
-    {%- do checks.append({'file': 'plans', 'key': 'plan_id', 'rule': 'negative_setting',
-        'message': "'" ~ column ~ " ' || cast(" ~ column ~ " as " ~ s ~ ") || ' is negative'",
-        'where': column ~ " < 0"}) -%}
-{%- endfor -%}
 {%- do checks.append(
     {'file': 'plans', 'key': 'plan_id', 'rule': 'invalid_when_stale',
         'message': "'when_stale ' || when_stale || ' is not allow or block'",
@@ -98,16 +88,10 @@ price_endpoints as (
     {'file': 'prices', 'key': 'price_id', 'rule': 'missing_unit_amount',
         'message': "'a per_unit price needs unit_amount'",
         'where': "billing_scheme = 'per_unit' and unit_amount is null"},
-]) -%}
-{%- for column in ['unit_amount', 'hard_limit'] -%}
-    {%- do checks.append({'file': 'prices', 'key': 'price_id', 'rule': 'negative_amount',
-        'message': "'" ~ column ~ " ' || cast(" ~ column ~ " as " ~ s ~ ") || ' is negative'",
-        'where': column ~ " < 0"}) -%}
-{%- endfor -%}
-{%- do checks.append(
     {'file': 'prices', 'key': 'price_id', 'rule': 'tiered_price_without_tiers',
         'message': "'a tiered price needs rows in price_tiers.csv'",
-        'where': "billing_scheme = 'tiered' and price_id not in (select price_id from price_tiers where price_id is not null)"}) -%}
+        'where': "billing_scheme = 'tiered' and price_id not in (select price_id from price_tiers where price_id is not null)"},
+]) -%}
 
 {#- Tiers: numbered 1, 2, 3, … with increasing up_to, open on the last tier only. -#}
 {%- do checks.extend([
@@ -129,11 +113,6 @@ price_endpoints as (
         'message': "'the last tier must have a blank up_to (open), but it ends at ' || cast(up_to as " ~ s ~ ")",
         'where': "up_to is not null and tier_position = tier_count"},
 ]) -%}
-{%- for column in ['up_to', 'unit_amount', 'flat_amount'] -%}
-    {%- do checks.append({'file': 'price_tiers', 'key': tier_key, 'rule': 'negative_amount',
-        'message': "'" ~ column ~ " ' || cast(" ~ column ~ " as " ~ s ~ ") || ' is negative'",
-        'where': column ~ " < 0"}) -%}
-{%- endfor -%}
 
 {#- Accounts, plan history, credit grants, API keys of gateway logs (docs/gateway_logs.md: a hash, never the key). -#}
 {%- do checks.extend([
@@ -144,9 +123,6 @@ price_endpoints as (
         'rule': 'invalid_validity',
         'message': "'valid_from must be set and before valid_to'",
         'where': "valid_from is null or (valid_to is not null and valid_to <= valid_from)"},
-    {'file': 'credit_grants', 'key': 'grant_id', 'rule': 'negative_amount',
-        'message': "'amount ' || cast(amount as " ~ s ~ ") || ' is negative'",
-        'where': "amount < 0"},
     {'file': 'credit_grants', 'key': 'grant_id', 'rule': 'invalid_validity',
         'message': "'effective_at must be set and before expires_at'",
         'where': "effective_at is null or (expires_at is not null and expires_at <= effective_at)"},
@@ -154,6 +130,21 @@ price_endpoints as (
         'message': "'key_sha256 must be the SHA-256 of the key as 64 lower-case hex digits (not the key itself)'",
         'where': "not coalesce(" ~ usage_billing.regex_matches('key_sha256', '[0-9a-f]{64}') ~ ", false)"},
 ]) -%}
+
+{#- Amounts and settings that must not be negative: (file, key, rule, columns). -#}
+{%- for file, key, rule, columns in [
+        ('plans', 'plan_id', 'negative_amount', ['base_fee', 'minimum_amount', 'maximum_amount']),
+        ('plans', 'plan_id', 'negative_setting', ['block_overdue_days', 'stale_after_hours']),
+        ('prices', 'price_id', 'negative_amount', ['unit_amount', 'hard_limit']),
+        ('price_tiers', tier_key, 'negative_amount', ['up_to', 'unit_amount', 'flat_amount']),
+        ('credit_grants', 'grant_id', 'negative_amount', ['amount']),
+    ] -%}
+    {%- for column in columns -%}
+        {%- do checks.append({'file': file, 'key': key, 'rule': rule,
+            'message': "'" ~ column ~ " ' || cast(" ~ column ~ " as " ~ s ~ ") || ' is negative'",
+            'where': column ~ " < 0"}) -%}
+    {%- endfor -%}
+{%- endfor %}
 
 {#- References: a value that must be a row of another file ("... is not in <file>.csv").
     (file, key, column, the file it refers to, its key, join condition, rule) -#}

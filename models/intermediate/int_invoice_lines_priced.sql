@@ -108,16 +108,14 @@ tiered_lines as (
         described_prices.unit_label,
         -- P6 volume: the whole quantity is priced in the tier that contains it.
         -- P5 graduated: the units that fall in this tier, e.g. 120,000 over a 50,000 tier 1 → 70,000 in tier 2.
-        {{ usage_billing.tier_quantity('described_prices.quantity', 'described_prices.tiers_mode', 'tier_bounds') }} as quantity,
+        {{ usage_billing.tier_quantity('described_prices', 'tier_bounds') }} as quantity,
         tier_bounds.unit_amount,
         tier_bounds.flat_amount,
         tier_bounds.lower_bound,
         tier_bounds.up_to
     from described_prices
     inner join tier_bounds
-        on described_prices.price_id = tier_bounds.price_id
-    where described_prices.billing_scheme = 'tiered'
-        and {{ usage_billing.tier_applies('described_prices.quantity', 'described_prices.tiers_mode', 'tier_bounds') }}
+        on {{ usage_billing.tier_applies('described_prices', 'tier_bounds') }}
 
 ),
 

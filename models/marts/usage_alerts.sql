@@ -27,9 +27,11 @@ priced_lines as (
 
 ),
 
-closing_plans as (
+-- Invoices with a spend cap: the maximum_amount of the plan that decides P10.
+capped_invoices as (
 
     select * from {{ ref('int_invoice_closing_plans') }}
+    where maximum_amount > 0
 
 ),
 
@@ -66,21 +68,6 @@ quantity_alerts as (
 
 -- Spend: each price of the invoice priced at its cumulative quantity at the end of every usage day
 -- (the same tier arithmetic as the invoice lines, before rounding), summed over the invoice's prices.
--- The spend cap is the maximum_amount of the plan that decides P10 (int_invoice_closing_plans).
-capped_invoices as (
-
-    select
-        invoice_id,
-        account_id,
-        period_start,
-        period_end,
-        currency,
-        maximum_amount
-    from closing_plans
-    where maximum_amount > 0
-
-),
-
 invoice_days as (
 
     select distinct
@@ -144,13 +131,11 @@ price_day_costs as (
         price_days_capped.invoice_id,
         price_days_capped.usage_date,
         {{ usage_billing.tier_cost(
-            usage_billing.tier_quantity('price_days_capped.quantity', 'price_days_capped.tiers_mode', 'tier_bounds'),
+            usage_billing.tier_quantity('price_days_capped', 'tier_bounds'),
             'tier_bounds.unit_amount', 'tier_bounds.flat_amount') }} as cost
     from price_days_capped
     inner join tier_bounds
-        on price_days_capped.price_id = tier_bounds.price_id
-    where price_days_capped.billing_scheme = 'tiered'
-        and {{ usage_billing.tier_applies('price_days_capped.quantity', 'price_days_capped.tiers_mode', 'tier_bounds') }}
+        on {{ usage_billing.tier_applies('price_days_capped', 'tier_bounds') }}
 
 ),
 
