@@ -1,60 +1,22 @@
 {#- P10: the spend cap, then the minimum commitment, one line each per invoice at most.
     Both come from the plan in force on the period's last day, else the last plan in force in the
-    period, and are never prorated. Adjustment lines count towards neither.
+    period (int_invoice_closing_plans), and are never prorated. Adjustment lines count towards neither.
     Cap: usage lines of all plan segments above maximum_amount are removed by a negative line,
     e.g. usage 523.10 with a 400.00 cap → cap line -123.10.
     Minimum: if base fees + usage (after the cap) stay below minimum_amount, a line adds the rest,
     e.g. base 0.00 + usage 32.50 with a 150.00 minimum → minimum line 117.50. -#}
 with
 
-segments as (
+closing_plans as (
 
-    select * from {{ ref('int_invoice_plan_segments') }}
+    select * from {{ ref('int_invoice_closing_plans') }}
+    where minimum_amount is not null or maximum_amount is not null
 
 ),
 
 priced_lines as (
 
     select * from {{ ref('int_invoice_lines_priced') }}
-
-),
-
-plans as (
-
-    select * from {{ ref('plans') }}
-
-),
-
-closing_segments as (
-
-    select
-        segments.*,
-        row_number() over (
-            partition by segments.invoice_id
-            order by segments.segment_end desc, segments.plan_valid_from desc
-        ) as closing_rank
-    from segments
-
-),
-
-closing_plans as (
-
-    select
-        closing_segments.invoice_id,
-        closing_segments.account_id,
-        closing_segments.period_start,
-        closing_segments.period_end,
-        closing_segments.currency,
-        closing_segments.minor_units,
-        closing_segments.plan_id,
-        closing_segments.plan_valid_from,
-        plans.minimum_amount,
-        plans.maximum_amount
-    from closing_segments
-    inner join plans
-        on closing_segments.plan_id = plans.plan_id
-    where closing_segments.closing_rank = 1
-        and (plans.minimum_amount is not null or plans.maximum_amount is not null)
 
 ),
 

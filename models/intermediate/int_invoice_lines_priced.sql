@@ -16,9 +16,9 @@ segment_prices as (
 
 ),
 
-price_tiers as (
+tier_bounds as (
 
-    select * from {{ ref('price_tiers') }}
+    select * from {{ ref('int_price_tier_bounds') }}
 
 ),
 
@@ -76,8 +76,8 @@ per_unit_lines as (
         -- P7: packages are ceil (or floor) of quantity / package_size, per period and price,
         -- e.g. 2,350 calls in packages of 100 rounded up → 24 × 0.50 = 12.00.
         {{ usage_billing.round_money(
-            "case when package_size > 1 then " ~ usage_billing.packages_needed('quantity', 'package_size', 'package_rounding')
-            ~ " * price_unit_amount else quantity * price_unit_amount end", 'minor_units') }} as amount,
+            usage_billing.per_unit_cost('quantity', 'price_unit_amount', 'package_size', 'package_rounding'),
+            'minor_units') }} as amount,
         case when package_size > 1
             then subject || ': ' || {{ usage_billing.format_units('quantity', 'unit_label') }} || ' = '
                 || {{ usage_billing.format_number(usage_billing.packages_needed('quantity', 'package_size', 'package_rounding')) }}
@@ -88,18 +88,6 @@ per_unit_lines as (
         end || limit_note as description
     from described_prices
     where billing_scheme = 'per_unit'
-
-),
-
-tier_bounds as (
-
-    select
-        price_tiers.*,
-        coalesce(
-            lag(price_tiers.up_to) over (partition by price_tiers.price_id order by price_tiers.tier),
-            0
-        ) as lower_bound
-    from price_tiers
 
 ),
 
@@ -118,28 +106,16 @@ tiered_lines as (
         described_prices.subject,
         described_prices.limit_note,
         described_prices.unit_label,
-        case described_prices.tiers_mode
-            -- P6 volume: the whole quantity is priced in the tier that contains it.
-            when 'volume' then described_prices.quantity
-            -- P5 graduated: the units that fall in this tier, e.g. 120,000 over a 50,000 tier 1 → 70,000 in tier 2.
-            else (case when tier_bounds.up_to is not null and described_prices.quantity > tier_bounds.up_to
-                    then tier_bounds.up_to else described_prices.quantity end) - tier_bounds.lower_bound
-        end as quantity,
+        -- P6 volume: the whole quantity is priced in the tier that contains it.
+        -- P5 graduated: the units that fall in this tier, e.g. 120,000 over a 50,000 tier 1 → 70,000 in tier 2.
+        {{ usage_billing.tier_quantity('described_prices', 'tier_bounds') }} as quantity,
         tier_bounds.unit_amount,
-        coalesce(tier_bounds.flat_amount, 0) as flat_amount,
+        tier_bounds.flat_amount,
         tier_bounds.lower_bound,
         tier_bounds.up_to
     from described_prices
     inner join tier_bounds
-        on described_prices.price_id = tier_bounds.price_id
-    where described_prices.billing_scheme = 'tiered'
-        and (
-            (described_prices.tiers_mode = 'volume'
-                and (tier_bounds.tier = 1 or described_prices.quantity > tier_bounds.lower_bound)
-                and (tier_bounds.up_to is null or described_prices.quantity <= tier_bounds.up_to))
-            or (described_prices.tiers_mode <> 'volume'
-                and (tier_bounds.tier = 1 or described_prices.quantity > tier_bounds.lower_bound))
-        )
+        on {{ usage_billing.tier_applies('described_prices', 'tier_bounds') }}
 
 ),
 
@@ -148,7 +124,7 @@ tiered_lines_priced as (
     select
         invoice_id, account_id, period_start, period_end, plan_id, plan_valid_from, currency, minor_units,
         line_type, meter, endpoint, price_id, tier, quantity, unit_amount,
-        {{ usage_billing.round_money('quantity * unit_amount + flat_amount', 'minor_units') }} as amount,
+        {{ usage_billing.round_money(usage_billing.tier_cost('quantity', 'unit_amount', 'flat_amount'), 'minor_units') }} as amount,
         subject || ' tier ' || cast(tier as {{ dbt.type_string() }}) || ': '
         || case
             -- Volume: "all 12,345 calls (tier 10,001–100,000)"; graduated: the units this tier took,

@@ -88,10 +88,7 @@ final as (
 
     select
         segment_prices.*,
-        case
-            when hard_limit is not null and used_quantity > hard_limit then hard_limit
-            else used_quantity
-        end as quantity,
+        {{ usage_billing.quantity_within_hard_limit('used_quantity', 'hard_limit') }} as quantity,
         case
             when hard_limit is not null and used_quantity > hard_limit then used_quantity - hard_limit
             else cast(0 as {{ usage_billing.type_quantity() }})

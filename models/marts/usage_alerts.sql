@@ -15,9 +15,9 @@ price_quantities as (
 
 ),
 
-price_tiers as (
+tier_bounds as (
 
-    select * from {{ ref('price_tiers') }}
+    select * from {{ ref('int_price_tier_bounds') }}
 
 ),
 
@@ -27,15 +27,11 @@ priced_lines as (
 
 ),
 
-plans as (
+-- Invoices with a spend cap: the maximum_amount of the plan that decides P10.
+capped_invoices as (
 
-    select * from {{ ref('plans') }}
-
-),
-
-segments as (
-
-    select * from {{ ref('int_invoice_plan_segments') }}
+    select * from {{ ref('int_invoice_closing_plans') }}
+    where maximum_amount > 0
 
 ),
 
@@ -72,31 +68,6 @@ quantity_alerts as (
 
 -- Spend: each price of the invoice priced at its cumulative quantity at the end of every usage day
 -- (the same tier arithmetic as the invoice lines, before rounding), summed over the invoice's prices.
-capped_invoices as (
-
-    select distinct
-        segments.invoice_id,
-        segments.account_id,
-        segments.period_start,
-        segments.period_end,
-        segments.currency,
-        committed.maximum_amount
-    from segments
-    inner join (
-        select
-            closing.invoice_id,
-            plans.maximum_amount,
-            row_number() over (partition by closing.invoice_id order by closing.segment_end desc, closing.plan_valid_from desc) as closing_rank
-        from segments as closing
-        inner join plans
-            on closing.plan_id = plans.plan_id
-    ) as committed
-        on segments.invoice_id = committed.invoice_id
-        and committed.closing_rank = 1
-    where committed.maximum_amount > 0
-
-),
-
 invoice_days as (
 
     select distinct
@@ -140,27 +111,17 @@ price_days_capped as (
 
     select
         price_days.*,
-        case when hard_limit is not null and used_so_far > hard_limit then hard_limit else used_so_far end as quantity
+        {{ usage_billing.quantity_within_hard_limit('used_so_far', 'hard_limit') }} as quantity
     from price_days
-
-),
-
-tier_bounds as (
-
-    select
-        price_tiers.*,
-        coalesce(lag(price_tiers.up_to) over (partition by price_tiers.price_id order by price_tiers.tier), 0) as lower_bound
-    from price_tiers
 
 ),
 
 price_day_costs as (
 
-    select invoice_id, usage_date,
-        case when package_size > 1
-            then {{ usage_billing.packages_needed('quantity', 'package_size', 'package_rounding') }} * price_unit_amount
-            else quantity * price_unit_amount
-        end as cost
+    select
+        invoice_id,
+        usage_date,
+        {{ usage_billing.per_unit_cost('quantity', 'price_unit_amount', 'package_size', 'package_rounding') }} as cost
     from price_days_capped
     where billing_scheme = 'per_unit'
 
@@ -169,20 +130,12 @@ price_day_costs as (
     select
         price_days_capped.invoice_id,
         price_days_capped.usage_date,
-        case
-            when price_days_capped.tiers_mode = 'volume'
-                then price_days_capped.quantity * tier_bounds.unit_amount + coalesce(tier_bounds.flat_amount, 0)
-            else ((case when tier_bounds.up_to is not null and price_days_capped.quantity > tier_bounds.up_to
-                    then tier_bounds.up_to else price_days_capped.quantity end) - tier_bounds.lower_bound)
-                * tier_bounds.unit_amount + coalesce(tier_bounds.flat_amount, 0)
-        end as cost
+        {{ usage_billing.tier_cost(
+            usage_billing.tier_quantity('price_days_capped', 'tier_bounds'),
+            'tier_bounds.unit_amount', 'tier_bounds.flat_amount') }} as cost
     from price_days_capped
     inner join tier_bounds
-        on price_days_capped.price_id = tier_bounds.price_id
-    where price_days_capped.billing_scheme = 'tiered'
-        and (tier_bounds.tier = 1 or price_days_capped.quantity > tier_bounds.lower_bound)
-        and (price_days_capped.tiers_mode <> 'volume' or tier_bounds.up_to is null
-            or price_days_capped.quantity <= tier_bounds.up_to)
+        on {{ usage_billing.tier_applies('price_days_capped', 'tier_bounds') }}
 
 ),
 
