@@ -320,7 +320,7 @@ def cmd_close(args: argparse.Namespace) -> int:
         if not result.success:
             return _report_failure(result, "close", elapsed)
         for materialization in result.asset_materializations_for_node("close_billing_periods")[:1]:
-            log = materialization.metadata.get("log")
+            log = materialization.metadata.get("log" if args.verbose else "headline")
             if log is not None:
                 print(str(log.value))
         print(f"close finished in {elapsed:.1f}s (run {result.run_id})")
@@ -387,7 +387,7 @@ def cmd_push(args: argparse.Namespace) -> int:
             partition_key=args.period,
         )
     for materialization in result.asset_materializations_for_node("stripe_push"):
-        summary = materialization.metadata.get("summary")
+        summary = materialization.metadata.get("summary" if args.verbose or args.dry_run else "headline")
         if summary is not None:
             print(str(summary.value).strip().strip("`").strip())
     if not result.success:
