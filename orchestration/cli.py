@@ -12,6 +12,40 @@ from pathlib import Path
 
 ENV_PATHS = ("USAGE_BILLING_EVENTS", "USAGE_BILLING_DUCKDB", "USAGE_BILLING_CATALOG")
 NO_WAIT_HELP = "If another command or run is writing the warehouse, exit 75 at once instead of waiting."
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _add_job_command(sub, name: str, help: str, func, *, writes: bool = True) -> argparse.ArgumentParser:
+    """A sub-command that runs a Dagster job in process: its options for output, and --no-wait if it writes."""
+    command = sub.add_parser(name, help=help)
+    command.add_argument(
+        "-v", "--verbose", action="store_true", help="Print dbt's log and Dagster's run log as the run goes."
+    )
+    command.add_argument(
+        "--log-level",
+        default="",
+        choices=LOG_LEVELS,
+        help="Dagster's run log (default: none; INFO with -v).",
+    )
+    if writes:
+        command.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
+    command.set_defaults(func=func)
+    return command
+
+
+def _loggers(args: argparse.Namespace) -> dict:
+    """The run config's loggers for a command's options (see _add_job_command)."""
+    # Quiet by default: the command reports a failure itself (_report_failure: what failed, without
+    # Dagster's stack trace) and dbt's warnings as they come (orchestration/progress.py).
+    level = args.log_level or ("INFO" if args.verbose else "CRITICAL")
+    return {"console": {"config": {"log_level": level}}}
+
+
+def _output(args: argparse.Namespace):
+    """Around a command's in-process runs: one progress line, or dbt's log with -v (orchestration/progress.py)."""
+    from orchestration.progress import command_output
+
+    return command_output(args.verbose)
 
 
 def _absolutise_env() -> None:
@@ -85,24 +119,21 @@ def _prepare_dbt() -> None:
     _prepare_manifest()
 
 
-def _report_failure(result, what: str, elapsed: float) -> int:
+def _report_failure(result, what: str, elapsed: float | None = None) -> int:
+    """Each failed step in a few lines (its own description, e.g. the dbt nodes that failed and the path of
+    dbt's log, else its error; and the summary a failure carries, e.g. the push's), then the run."""
     for event in result.all_events:
-        if event.is_failure:
-            sys.stderr.write(f"{event.step_key}: {event.message}\n")
-    sys.stderr.write(f"{what} failed after {elapsed:.1f}s (run {result.run_id})\n")
-    return 1
-
-
-def _report_step_failures(result, command: str) -> int:
-    """Each failed step's own description (and the summary a failure carries, e.g. the push's), then the run."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            failure = event.step_failure_data.user_failure_data
-            sys.stderr.write((failure.description if failure else event.message or "") + "\n")
-            summary = failure.metadata.get("summary") if failure else None
-            if summary is not None:
-                print(str(summary.value).strip().strip("`").strip())
-    sys.stderr.write(f"{command} failed (run {result.run_id})\n")
+        if not event.is_step_failure:
+            continue
+        failure = event.step_failure_data.user_failure_data
+        error = event.step_failure_data.error
+        text = (failure.description if failure else "") or (error.message if error else event.message)
+        sys.stderr.write(f"{event.step_key}: {(text or '').strip()}\n")
+        summary = failure.metadata.get("summary") if failure else None
+        if summary is not None:
+            print(str(summary.value).strip().strip("`").strip())
+    after = f" after {elapsed:.1f}s" if elapsed is not None else ""
+    sys.stderr.write(f"{what} failed{after} (run {result.run_id})\n")
     return 1
 
 
@@ -186,7 +217,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     duckdb_path().parent.mkdir(parents=True, exist_ok=True)
     run_config = {
-        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "loggers": _loggers(args),
         "ops": {
             "usage_billing_dbt_assets": {
                 "config": {"full_refresh": bool(args.full_refresh), "as_of": args.as_of or ""}
@@ -194,9 +225,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         },
     }
     started = time.monotonic()
-    result = defs.resolve_job_def("build_job").execute_in_process(
-        run_config=run_config, instance=_instance(), raise_on_error=False
-    )
+    with _output(args):
+        result = defs.resolve_job_def("build_job").execute_in_process(
+            run_config=run_config, instance=_instance(), raise_on_error=False
+        )
     elapsed = time.monotonic() - started
     if not result.success:
         from orchestration.disk import disk_line, failure_texts
@@ -236,14 +268,15 @@ def cmd_deep_checks(args: argparse.Namespace) -> int:
     from orchestration.definitions import defs
 
     started = time.monotonic()
-    result = defs.resolve_job_def("deep_checks").execute_in_process(
-        run_config={
-            "loggers": {"console": {"config": {"log_level": args.log_level}}},
-            "ops": {"usage_billing_dbt_assets": {"config": {"full_history_checks": True}}},
-        },
-        instance=_instance(),
-        raise_on_error=False,
-    )
+    with _output(args):
+        result = defs.resolve_job_def("deep_checks").execute_in_process(
+            run_config={
+                "loggers": _loggers(args),
+                "ops": {"usage_billing_dbt_assets": {"config": {"full_history_checks": True}}},
+            },
+            instance=_instance(),
+            raise_on_error=False,
+        )
     elapsed = time.monotonic() - started
     evaluations = result.get_asset_check_evaluations()
     failed = sorted(e.check_name for e in evaluations if not e.passed)
@@ -266,7 +299,7 @@ def cmd_close(args: argparse.Namespace) -> int:
     if not _check_months(args.period):
         return 1
     run_config = {
-        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "loggers": _loggers(args),
         "ops": {
             "close_billing_periods": {
                 "config": {"force": bool(args.force), "grace_days": args.grace_days, "now": args.now or ""}
@@ -276,17 +309,18 @@ def cmd_close(args: argparse.Namespace) -> int:
     # One run per range of consecutive months (the months are the close asset's partitions).
     for first, last in month_ranges(args.period):
         started = time.monotonic()
-        result = defs.resolve_job_def("close_job").execute_in_process(
-            run_config=run_config,
-            instance=_instance(),
-            raise_on_error=False,
-            **partition_run_args(first, last),
-        )
+        with _output(args):
+            result = defs.resolve_job_def("close_job").execute_in_process(
+                run_config=run_config,
+                instance=_instance(),
+                raise_on_error=False,
+                **partition_run_args(first, last),
+            )
         elapsed = time.monotonic() - started
         if not result.success:
             return _report_failure(result, "close", elapsed)
         for materialization in result.asset_materializations_for_node("close_billing_periods")[:1]:
-            log = materialization.metadata.get("log")
+            log = materialization.metadata.get("log" if args.verbose else "headline")
             if log is not None:
                 print(str(log.value))
         print(f"close finished in {elapsed:.1f}s (run {result.run_id})")
@@ -340,23 +374,24 @@ def cmd_push(args: argparse.Namespace) -> int:
     if not _check_months([args.period]):
         return 1
     run_config = {
-        "loggers": {"console": {"config": {"log_level": args.log_level}}},
+        "loggers": _loggers(args),
         "ops": {"stripe_push": {"config": {"dry_run": args.dry_run, "live": args.live}}},
     }
-    result = dg.materialize(
-        [stripe_push],
-        resources={"stripe": stripe_resource()},
-        run_config=run_config,
-        instance=_instance(),
-        raise_on_error=False,
-        partition_key=args.period,
-    )
+    with _output(args):
+        result = dg.materialize(
+            [stripe_push],
+            resources={"stripe": stripe_resource()},
+            run_config=run_config,
+            instance=_instance(),
+            raise_on_error=False,
+            partition_key=args.period,
+        )
     for materialization in result.asset_materializations_for_node("stripe_push"):
-        summary = materialization.metadata.get("summary")
+        summary = materialization.metadata.get("summary" if args.verbose or args.dry_run else "headline")
         if summary is not None:
             print(str(summary.value).strip().strip("`").strip())
     if not result.success:
-        return _report_step_failures(result, "push")
+        return _report_failure(result, "push")
     failed_checks = [
         e
         for e in result.get_asset_check_evaluations()
@@ -368,11 +403,11 @@ def cmd_push(args: argparse.Namespace) -> int:
     if args.dry_run:
         return 0
     # Then, as push_job does in the UI: read the statuses back, rebuild receivables and entitlements.
-    return _payment_status(args.log_level, live=args.live, after_push=True)
+    return _payment_status(args, live=args.live, after_push=True)
 
 
 def _payment_status(
-    log_level: str,
+    args: argparse.Namespace,
     *,
     live: bool = False,
     invoices: list[str] | None = None,
@@ -392,19 +427,20 @@ def _payment_status(
         return 1
     from orchestration.definitions import defs
 
-    result = defs.resolve_job_def("payment_status_job").execute_in_process(
-        run_config={
-            "loggers": {"console": {"config": {"log_level": log_level}}},
-            "ops": {
-                "stripe_invoice_status": {"config": {"stripe_invoice_ids": invoices or [], "live": live}},
-                "usage_billing_dbt_assets": {"config": {"receivables_date": aged_on}},
+    with _output(args):
+        result = defs.resolve_job_def("payment_status_job").execute_in_process(
+            run_config={
+                "loggers": _loggers(args),
+                "ops": {
+                    "stripe_invoice_status": {"config": {"stripe_invoice_ids": invoices or [], "live": live}},
+                    "usage_billing_dbt_assets": {"config": {"receivables_date": aged_on}},
+                },
             },
-        },
-        instance=_instance(),
-        raise_on_error=False,
-    )
+            instance=_instance(),
+            raise_on_error=False,
+        )
     if not result.success:
-        return _report_step_failures(result, "payment-status")
+        return _report_failure(result, "payment-status")
     for materialization in result.asset_materializations_for_node("stripe_invoice_status"):
         print(str(materialization.metadata["summary"].value))
     return 0
@@ -413,7 +449,7 @@ def _payment_status(
 @_writes_warehouse("payment-status")
 def cmd_payment_status(args: argparse.Namespace) -> int:
     """Read pushed invoices' payment status from Stripe; rebuild receivables and entitlements."""
-    return _payment_status(args.log_level, live=args.live, invoices=args.invoice, aged_on=args.aged_on)
+    return _payment_status(args, live=args.live, invoices=args.invoice, aged_on=args.aged_on)
 
 
 def cmd_receivables(args: argparse.Namespace) -> int:
@@ -451,18 +487,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not _check_months([args.period]):
         return 1
     out = os.path.abspath(args.out) if args.out else ""
-    result = dg.materialize(
-        [finance_export],
-        run_config={
-            "loggers": {"console": {"config": {"log_level": args.log_level}}},
-            "ops": {"finance_export": {"config": {"format": args.format, "out": out}}},
-        },
-        instance=_instance(),
-        raise_on_error=False,
-        partition_key=args.period,
-    )
+    with _output(args):
+        result = dg.materialize(
+            [finance_export],
+            run_config={
+                "loggers": _loggers(args),
+                "ops": {"finance_export": {"config": {"format": args.format, "out": out}}},
+            },
+            instance=_instance(),
+            raise_on_error=False,
+            partition_key=args.period,
+        )
     if not result.success:
-        return _report_step_failures(result, "export")
+        return _report_failure(result, "export")
     for materialization in result.asset_materializations_for_node("finance_export"):
         print(str(materialization.metadata["summary"].value).strip().strip("`").strip())
     return 0
@@ -601,33 +638,41 @@ def add_reader_commands(sub) -> None:
     explain.set_defaults(func=cmd_explain)
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("usage-billing")
+    except PackageNotFoundError:  # run from a checkout that was not installed
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="usage-billing",
         description="Usage-based billing warehouse: raw API events to priced invoice lines (dbt + Dagster).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser(
+    build = _add_job_command(
+        sub,
         "build",
-        help="Load new event files and build the warehouse (the Dagster build_job, run in process).",
+        "Load new event files and build the warehouse (the Dagster build_job, run in process).",
+        cmd_build,
     )
     build.add_argument(
         "--full-refresh", action="store_true", help="Rebuild incremental models from every file."
     )
     build.add_argument("--as-of", default="", help="P2 as-of time (ISO-8601); default: latest valid event.")
     build.add_argument("--quiet", action="store_true", help="Do not print the invoice summary.")
-    build.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    build.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    build.set_defaults(func=cmd_build)
 
-    deep = sub.add_parser(
+    _add_job_command(
+        sub,
         "deep-checks",
-        help="Run every dbt data test over the whole history (the Dagster deep_checks job, in process).",
+        "Run every dbt data test over the whole history (the Dagster deep_checks job, in process).",
+        cmd_deep_checks,
     )
-    deep.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    deep.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    deep.set_defaults(func=cmd_deep_checks)
 
     summary = sub.add_parser("summary", help="Print the invoice summary of the current warehouse.")
     summary.add_argument("--max-invoices", type=int, default=40)
@@ -636,9 +681,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.set_defaults(func=cmd_summary)
 
-    close = sub.add_parser(
+    close = _add_job_command(
+        sub,
         "close",
-        help="Close the account periods that start in a month (P13): their invoices become final.",
+        "Close the account periods that start in a month (P13): their invoices become final.",
+        cmd_close,
     )
     close.add_argument(
         "--period",
@@ -654,26 +701,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-days", type=int, default=3, help="Days after a period's end before it may close (default 3)."
     )
     close.add_argument("--now", default="", help=argparse.SUPPRESS)
-    close.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    close.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    close.set_defaults(func=cmd_close)
 
-    push = sub.add_parser(
+    push = _add_job_command(
+        sub,
         "push",
-        help="Push a month's final invoices to Stripe exactly once (STRIPE_API_KEY, STRIPE_API_BASE).",
+        "Push a month's final invoices to Stripe exactly once (STRIPE_API_KEY, STRIPE_API_BASE).",
+        cmd_push,
     )
     push.add_argument(
         "--period", required=True, type=_period, help="YYYY-MM: invoices whose period starts in this month."
     )
     push.add_argument("--dry-run", action="store_true", help="Print what would be sent; send nothing.")
     push.add_argument("--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_).")
-    push.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    push.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    push.set_defaults(func=cmd_push)
 
-    payment_status = sub.add_parser(
+    payment_status = _add_job_command(
+        sub,
         "payment-status",
-        help="Read pushed invoices' payment status from Stripe; rebuild receivables and entitlements.",
+        "Read pushed invoices' payment status from Stripe; rebuild receivables and entitlements.",
+        cmd_payment_status,
     )
     payment_status.add_argument(
         "--invoice",
@@ -684,16 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--live", action="store_true", help="Allow a live-mode key (sk_live_/rk_live_)."
     )
     payment_status.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    payment_status.add_argument(
         "--aged-on",
         default="",
         type=_day,
         help="Age receivables on this day (YYYY-MM-DD); default: today (UTC).",
     )
-    payment_status.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    payment_status.set_defaults(func=cmd_payment_status)
 
     receivables = sub.add_parser(
         "receivables", help="What customers owe on pushed invoices, aged 0-30/31-60/61-90/90+ days."
@@ -713,9 +753,11 @@ def build_parser() -> argparse.ArgumentParser:
     webhooks.add_argument("--port", type=int, default=8421, help="Port on 127.0.0.1 (0: any free port).")
     webhooks.set_defaults(func=cmd_stripe_webhooks)
 
-    export = sub.add_parser(
+    export = _add_job_command(
+        sub,
         "export",
-        help="Export a closed month's invoices and lines for finance, with a control file (closed invoices only).",
+        "Export a closed month's invoices and lines for finance, with a control file (closed invoices only).",
+        cmd_export,
     )
     export.add_argument(
         "--period", required=True, type=_period, help="YYYY-MM: invoices whose period starts in this month."
@@ -726,9 +768,6 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="Folder (default USAGE_BILLING_EXPORTS or data/exports); writes <out>/YYYY-MM/<format>/.",
     )
-    export.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    export.add_argument("--no-wait", action="store_true", help=NO_WAIT_HELP)
-    export.set_defaults(func=cmd_export)
 
     local_stripe = sub.add_parser(
         "local-stripe",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # First command of the README: install everything, then run the main job on the bundled sample events:
 # build the warehouse, close every billing period the events cover, push the final invoices to a local
-# Stripe-API server on 127.0.0.1, and print what Stripe now holds beside the warehouse's totals, what is
-# owed (receivables) and whom the gateway should block (entitlements).
+# Stripe-API server on 127.0.0.1, then print the invoice summary. `usage-billing summary --stripe`,
+# `receivables` and `entitlements` show what Stripe holds, what is owed and whom the gateway should block.
 # Running it again creates nothing new in Stripe (the server keeps its objects in data/local-stripe.state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +12,7 @@ export USAGE_BILLING_EVENTS="${USAGE_BILLING_EVENTS:-sample/events/**/*}"
 export USAGE_BILLING_DUCKDB="${USAGE_BILLING_DUCKDB:-data/warehouse.duckdb}"
 ub=.venv/bin/usage-billing
 echo "==> events: $USAGE_BILLING_EVENTS   warehouse: $USAGE_BILLING_DUCKDB"
-$ub build --log-level WARNING "$@"
+$ub build --quiet "$@"
 
 # Every month in which an invoice's period starts (the sample's periods ended long ago: no --force).
 months=$(.venv/bin/python - <<'PY'
@@ -23,7 +23,7 @@ print(" ".join(r[0] for r in con.execute(
 PY
 )
 echo "==> close: $months"
-$ub close --log-level WARNING $(for m in $months; do printf -- '--period %s ' "$m"; done)
+$ub close $(for m in $months; do printf -- '--period %s ' "$m"; done)
 
 port="${LOCAL_STRIPE_PORT:-12111}"
 echo "==> local Stripe-API server on 127.0.0.1:$port"
@@ -36,13 +36,9 @@ for _ in $(seq 1 100); do
 done
 export STRIPE_API_BASE="http://127.0.0.1:$port"
 export STRIPE_API_KEY="${DEMO_STRIPE_API_KEY:-sk_test_usage_billing_demo}"
+echo "==> push: $months"
 for m in $months; do
-    echo "==> push $m"
-    $ub push --period "$m" --log-level WARNING
+    $ub push --period "$m"
 done
 echo
-$ub summary --stripe
-echo
-$ub receivables
-echo
-$ub entitlements
+$ub summary

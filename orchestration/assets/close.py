@@ -99,6 +99,10 @@ def _close(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: Close
         "invoices_closed": len(closed),
         "invoices_in_grace_window": len(skipped),
         "log": dg.MetadataValue.md("\n".join(f"- {m}" for m in messages) or "nothing to close"),
+        # What `usage-billing close` prints without -v: a line per month, and the periods left open.
+        "headline": dg.MetadataValue.md(
+            "\n".join(f"- {m}" for m in messages if m not in closed) or "nothing to close"
+        ),
     }
     final = final_totals(duckdb_path(), periods)
     for currency, count, total in final:

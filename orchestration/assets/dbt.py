@@ -8,8 +8,9 @@ from typing import Any
 import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
-from orchestration import disk, partial_parse
+from orchestration import disk, partial_parse, progress
 from orchestration.catalog_state import SKIP_CATALOG_ARGS, catalog_vars
 from orchestration.observe import (
     md_table,
@@ -43,6 +44,10 @@ ENRICHED_MODELS = (
     "unbilled_usage",
     "fct_invoices",
 )
+
+
+# Lines of a failed node's error that a failed build shows (the rest is in dbt's log).
+ERROR_LINES = 12
 
 
 class UsageBillingTranslator(DagsterDbtTranslator):
@@ -176,7 +181,7 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
         # a busy loop that takes a core from the build. Elsewhere only the models whose figures are
         # read back are held, and every output after the first held one. Held outputs are yielded in
         # topological order (in_topological_order). Asset checks (dbt tests) are reported as they run.
-        events = invocation.stream() if duckdb_target else invocation.stream().fetch_row_counts()
+        events = _stream(invocation) if duckdb_target else _stream(invocation).fetch_row_counts()
         for event in events:
             if isinstance(event, dg.Output) and (
                 held or duckdb_target or event.output_name in ENRICHED_MODELS
@@ -215,14 +220,26 @@ def _dbt_build(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: D
                 context.log.info(line)
             metadata.update(figures)
         yield event.with_metadata(metadata)
-    if failure is not None and config.full_history_checks:
-        failed = failed_nodes(invocation)
-        raise dg.Failure(
-            description=f"{len(failed)} full-history check(s) failed: {', '.join(failed) or 'see the dbt log'}",
-            metadata={"failed_tests": failed},
-        ) from failure
     if failure is not None:
-        raise failure
+        raise build_failure(invocation, failure, full_history_checks=config.full_history_checks) from failure
+
+
+def _stream(invocation) -> DbtEventIterator:
+    """dagster-dbt's `invocation.stream()`, with each of dbt's structured events also handed to the
+    command that shows the build's progress (orchestration/progress.py)."""
+
+    def events():
+        for raw in invocation.stream_raw_events():
+            progress.dbt_event(raw.raw_event)
+            yield from raw.to_default_asset_events(
+                manifest=invocation.manifest,
+                dagster_dbt_translator=invocation.dagster_dbt_translator,
+                context=invocation.context,
+                target_path=invocation.target_path,
+                project=invocation.project,
+            )
+
+    return DbtEventIterator(events(), invocation)
 
 
 def make_room(db_path, config: DbtBuildConfig) -> None:
@@ -247,6 +264,24 @@ def _failed_results(invocation) -> list[dict]:
     except Exception:  # dbt stopped before writing it
         return []
     return [r for r in results if r.get("status") in ("error", "fail")]
+
+
+def build_failure(invocation, error: Exception, *, full_history_checks: bool = False) -> dg.Failure:
+    """A failed dbt build, said in a few lines: each node that failed with its error (at most
+    ERROR_LINES lines of it; or, when dbt failed before running nodes, its own message), and the path
+    of dbt's full log."""
+    failed = _failed_results(invocation)
+    what = "full-history check(s)" if full_history_checks else "dbt node(s)"
+    lines = [f"{len(failed)} {what} failed:"] if failed else [str(error).strip()]
+    for result in sorted(failed, key=lambda r: r["unique_id"]):
+        message = (result.get("message") or result["status"]).strip().splitlines()
+        lines.append(f"  {result['unique_id'].split('.')[2]}: {message[0]}")
+        lines += [f"    {line.strip()}" for line in message[1:ERROR_LINES]]
+    lines.append(f"dbt's full log: {invocation.target_path / 'dbt.log'}")
+    return dg.Failure(
+        description="\n".join(lines),
+        metadata={"failed_tests" if full_history_checks else "failed_nodes": failed_nodes(invocation)},
+    )
 
 
 def dbt_errors(invocation) -> list[str]:

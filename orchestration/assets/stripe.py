@@ -44,6 +44,8 @@ def _metadata(report: PushReport, api_base: str) -> dict:
         "failures": dg.MetadataValue.json({o.invoice.invoice_id: o.reason for o in report.failed}),
         "stripe_objects": dg.MetadataValue.md(_objects_table(report, api_base)),
         "summary": dg.MetadataValue.md(f"```\n{report.summary()}\n```"),
+        # What `usage-billing push` prints without -v: the rows of invoices that failed only.
+        "headline": dg.MetadataValue.md(f"```\n{report.summary(every_invoice=False)}\n```"),
     }
 
 

@@ -80,7 +80,9 @@ class PushReport:
             minor[o.invoice.currency] = (total + o.invoice.total_minor, o.invoice.minor_units)
         return {currency: from_minor(total, units) for currency, (total, units) in minor.items()}
 
-    def summary(self) -> str:
+    def summary(self, *, every_invoice: bool = True) -> str:
+        """What the push did: counts, amounts per currency, and a row per invoice (with every_invoice
+        False, only the invoices that failed or were planned in a dry run)."""
         head = f"Stripe push {self.period}" + (" (dry run: nothing sent)" if self.dry_run else "")
         counts = ", ".join(
             f"{len(self.with_status(s))} {s}"
@@ -91,6 +93,8 @@ class PushReport:
         for currency, pushed in sorted(self.pushed_amounts().items()):
             lines.append(f"  pushed {pushed:,} {currency.upper()}")
         for o in self.outcomes:
+            if not every_invoice and o.status in ("pushed", "skipped"):
+                continue
             ids = " ".join(x for x in (o.stripe_customer_id, o.stripe_invoice_id) if x)
             detail = o.reason or (
                 f"{o.items_created} item(s) created, {o.items_found} found" if o.status == "pushed" else ""
