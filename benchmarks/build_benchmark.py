@@ -62,7 +62,7 @@ def _measure(cmd: list[str], env: dict[str, str]) -> dict:
 def _dbt_run(since: float, count: int = 6) -> dict:
     """From the newest dbt run_results.json written after `since`: the slowest nodes, dbt's elapsed time
     and the sum of all nodes' own times (steadier than a build's wall time on a busy machine)."""
-    from orchestration.project import target_dir
+    from orchestration.warehouse.project import target_dir
 
     candidates = [p for p in target_dir().rglob("run_results.json") if p.stat().st_mtime >= since]
     if not candidates:

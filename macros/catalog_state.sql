@@ -1,4 +1,4 @@
-{#- The fingerprint of the pricing catalog that the last successful build loaded (orchestration/catalog_state.py).
+{#- The fingerprint of the pricing catalog that the last successful build loaded (orchestration/warehouse/catalog_state.py).
     The Dagster asset compares it with the catalog's current fingerprint and passes the vars catalog_changed and
     catalog_fingerprint: while the catalog is unchanged, it leaves the seeds and their tests out of the build.
 

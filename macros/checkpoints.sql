@@ -2,7 +2,7 @@
     disk"). DuckDB commits each model to its write-ahead log (<warehouse>.wal) and copies the log into the
     file at a checkpoint. A build first checkpoints what earlier commands left in the log, then holds
     checkpoints until every model is built: if it fails for want of space, removing the log puts the
-    warehouse back exactly as it was before the run (orchestration/disk.py). A killed or otherwise failed
+    warehouse back exactly as it was before the run (orchestration/warehouse/disk.py). A killed or otherwise failed
     build keeps its log, which DuckDB replays on the next open, as every commit is kept. -#}
 
 {% macro hold_checkpoints() %}

@@ -64,7 +64,7 @@ def _manifest_env() -> str:
 
 def _manifest_is_fresh(project_dir: Path) -> bool:
     """The manifest was parsed with this environment and is newer than every file dbt parses."""
-    from orchestration.project import target_dir
+    from orchestration.warehouse.project import target_dir
 
     manifest = target_dir() / "manifest.json"
     env_file = target_dir() / "manifest.env"
@@ -79,8 +79,8 @@ def _manifest_is_fresh(project_dir: Path) -> bool:
 
 def _prepare_manifest() -> None:
     """dagster-dbt reads the dbt manifest when the Definitions load: (re)parse the project first."""
-    from orchestration.project import dbt_project, target_dir
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
+    from orchestration.warehouse.project import dbt_project, target_dir
 
     if _manifest_is_fresh(Path(dbt_project.project_dir)):
         return
@@ -97,7 +97,7 @@ def _prepare_manifest() -> None:
 
 
 def _instance():
-    from orchestration.instance import cli_instance
+    from orchestration.code_location.instance import cli_instance
 
     return cli_instance()
 
@@ -111,7 +111,7 @@ def _prepare_dbt() -> None:
     location = os.environ.get("USAGE_BILLING_EVENTS", "")
     if intake.USERINFO.match(location):  # refused before dbt parses it into its manifest
         raise SystemExit(intake.location_error(location))
-    from orchestration.resources import stage_catalog
+    from orchestration.code_location.resources import stage_catalog
 
     staged = stage_catalog()
     if staged:
@@ -138,7 +138,7 @@ def _report_failure(result, what: str, elapsed: float | None = None) -> int:
 
 
 def _check_months(months: list[str]) -> bool:
-    from orchestration.partitions import first_month, unknown_months
+    from orchestration.code_location.partitions import first_month, unknown_months
 
     unknown = unknown_months(months)
     if unknown:
@@ -150,7 +150,7 @@ def _check_months(months: list[str]) -> bool:
 
 
 def _writes_warehouse(command: str):
-    """Run a command that writes the warehouse under its lock (orchestration/warehouse_lock.py).
+    """Run a command that writes the warehouse under its lock (orchestration/warehouse/warehouse_lock.py).
 
     If another command or a Dagster run is writing it, say so on one line and wait; with --no-wait,
     exit with EXIT_BUSY (75) and the same message instead."""
@@ -158,8 +158,8 @@ def _writes_warehouse(command: str):
     def decorate(run):
         def locked(args: argparse.Namespace) -> int:
             _absolutise_env()
-            from orchestration.project import duckdb_path
-            from orchestration.warehouse_lock import EXIT_BUSY, WarehouseBusy, warehouse_lock
+            from orchestration.warehouse.project import duckdb_path
+            from orchestration.warehouse.warehouse_lock import EXIT_BUSY, WarehouseBusy, warehouse_lock
 
             db_path = duckdb_path()
 
@@ -196,8 +196,8 @@ def _is_lock_conflict(error: Exception) -> bool:
 
 def _busy_reader_message(command: str, error: Exception) -> str:
     """One line for a reader that found the warehouse open for writing (DuckDB refuses readers then)."""
-    from orchestration.project import duckdb_path
-    from orchestration.warehouse_lock import holder_of
+    from orchestration.warehouse.project import duckdb_path
+    from orchestration.warehouse.warehouse_lock import holder_of
 
     db_path = duckdb_path()
     holder = holder_of(db_path)
@@ -212,8 +212,8 @@ def _busy_reader_message(command: str, error: Exception) -> str:
 @_writes_warehouse("build")
 def cmd_build(args: argparse.Namespace) -> int:
     _prepare_dbt()
-    from orchestration.definitions import defs
-    from orchestration.project import duckdb_path
+    from orchestration.code_location.definitions import defs
+    from orchestration.warehouse.project import duckdb_path
 
     duckdb_path().parent.mkdir(parents=True, exist_ok=True)
     run_config = {
@@ -231,7 +231,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         )
     elapsed = time.monotonic() - started
     if not result.success:
-        from orchestration.disk import disk_line, failure_texts
+        from orchestration.warehouse.disk import disk_line, failure_texts
 
         code = _report_failure(result, "build", elapsed)
         line = disk_line(failure_texts(result))
@@ -242,7 +242,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.quiet:
         # The dbt asset has closed dbt-duckdb's connection (release_dbt_duckdb_connections),
         # so the warehouse can be read here.
-        from orchestration.summary import invoice_summary
+        from orchestration.readers.summary import invoice_summary
 
         print()
         print(invoice_summary(duckdb_path()))
@@ -252,7 +252,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _built_warehouse(command: str) -> bool:
     """Prepare dbt for a command that needs a built warehouse; say so and return False if there is none."""
     _prepare_dbt()
-    from orchestration.project import duckdb_path
+    from orchestration.warehouse.project import duckdb_path
 
     if not duckdb_path().exists():
         sys.stderr.write(f"{command}: no warehouse at {duckdb_path()}: run `usage-billing build` first\n")
@@ -265,7 +265,7 @@ def cmd_deep_checks(args: argparse.Namespace) -> int:
     """Run the deep_checks job in process: every dbt data test over the whole history."""
     if not _built_warehouse("deep-checks"):
         return 1
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     started = time.monotonic()
     with _output(args):
@@ -293,8 +293,8 @@ def cmd_close(args: argparse.Namespace) -> int:
     """Run close_job in process: freeze the month's periods into the ledger, rebuild the marts."""
     if not _built_warehouse("close"):
         return 1
-    from orchestration.definitions import defs
-    from orchestration.partitions import month_ranges, partition_run_args
+    from orchestration.code_location.definitions import defs
+    from orchestration.code_location.partitions import month_ranges, partition_run_args
 
     if not _check_months(args.period):
         return 1
@@ -329,8 +329,8 @@ def cmd_close(args: argparse.Namespace) -> int:
 
 def cmd_summary(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.summary import invoice_summary, stripe_summary
+    from orchestration.readers.summary import invoice_summary, stripe_summary
+    from orchestration.warehouse.project import duckdb_path
 
     print(
         stripe_summary(duckdb_path())
@@ -368,8 +368,8 @@ def cmd_push(args: argparse.Namespace) -> int:
     _absolutise_env()
     import dagster as dg
 
-    from orchestration.assets.stripe import RECONCILIATION_CHECK, stripe_push
-    from orchestration.resources import stripe_resource
+    from orchestration.code_location.assets.stripe import RECONCILIATION_CHECK, stripe_push
+    from orchestration.code_location.resources import stripe_resource
 
     if not _check_months([args.period]):
         return 1
@@ -416,8 +416,8 @@ def _payment_status(
 ) -> int:
     """Run payment_status_job in process: read Stripe's statuses, rebuild receivables and entitlements."""
     _absolutise_env()
-    from orchestration.project import duckdb_path
     from orchestration.stripe.payments import has_status_ledger
+    from orchestration.warehouse.project import duckdb_path
 
     if not has_status_ledger(duckdb_path()):
         # A warehouse that no build of this version has touched yet (each build creates the table).
@@ -425,7 +425,7 @@ def _payment_status(
         return 0 if after_push else 1
     if not _built_warehouse("payment-status"):
         return 1
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     with _output(args):
         result = defs.resolve_job_def("payment_status_job").execute_in_process(
@@ -454,8 +454,8 @@ def cmd_payment_status(args: argparse.Namespace) -> int:
 
 def cmd_receivables(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.receivables import render_receivables
+    from orchestration.readers.receivables import render_receivables
+    from orchestration.warehouse.project import duckdb_path
 
     print(render_receivables(duckdb_path()))
     return 0
@@ -463,8 +463,8 @@ def cmd_receivables(args: argparse.Namespace) -> int:
 
 def cmd_entitlements(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.receivables import render_entitlements
+    from orchestration.readers.receivables import render_entitlements
+    from orchestration.warehouse.project import duckdb_path
 
     print(render_entitlements(duckdb_path(), show_all=args.all))
     return 0
@@ -482,7 +482,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     _absolutise_env()
     import dagster as dg
 
-    from orchestration.assets.export import finance_export
+    from orchestration.code_location.assets.export import finance_export
 
     if not _check_months([args.period]):
         return 1
@@ -556,8 +556,8 @@ def cmd_generate_events(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.explain import explain_line, render_markdown, render_text, to_json
-    from orchestration.project import duckdb_path
+    from orchestration.readers.explain import explain_line, render_markdown, render_text, to_json
+    from orchestration.warehouse.project import duckdb_path
 
     try:
         ex = explain_line(duckdb_path(), args.invoice_line_id, sample_size=args.sample)
@@ -571,8 +571,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_statement(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.statements import write_statement
+    from orchestration.readers.statements import write_statement
+    from orchestration.warehouse.project import duckdb_path
 
     try:
         path = write_statement(duckdb_path(), args.account, args.period, Path(args.out) if args.out else None)
@@ -585,8 +585,8 @@ def cmd_statement(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.review import render_text, review_period
+    from orchestration.readers.review import render_text, review_period
+    from orchestration.warehouse.project import duckdb_path
 
     print(render_text(review_period(duckdb_path(), args.period, include_final=args.all), args.period))
     return 0
@@ -594,8 +594,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     _absolutise_env()
-    from orchestration.project import duckdb_path
-    from orchestration.simulate import render_text, simulate
+    from orchestration.readers.simulate import render_text, simulate
+    from orchestration.warehouse.project import duckdb_path
 
     catalog = Path(args.catalog).resolve()
     try:
@@ -817,7 +817,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # readers open the warehouse read-only: DuckDB refuses them while it is written
         if not _is_lock_conflict(e):
             raise
-        from orchestration.warehouse_lock import EXIT_BUSY
+        from orchestration.warehouse.warehouse_lock import EXIT_BUSY
 
         sys.stderr.write(_busy_reader_message(args.command, e) + "\n")
         return EXIT_BUSY

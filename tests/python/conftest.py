@@ -16,7 +16,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # pytest-xdist runs the suite in several processes (scripts/test.sh): each gets a target folder of its own
-# (manifest, partial-parse states, the staged catalog; orchestration.project.target_dir), set before any
+# (manifest, partial-parse states, the staged catalog; orchestration.warehouse.project.target_dir), set before any
 # test module imports orchestration, and inherited by the commands the tests start.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["DBT_TARGET_PATH"] = str(REPO_ROOT / "target" / "xdist" / os.environ["PYTEST_XDIST_WORKER"])
@@ -39,8 +39,8 @@ SEEDS = REPO_ROOT / "seeds"
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """dagster-dbt reads the manifest when the Definitions load: parse the project once."""
-    from orchestration.project import target_dir
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
+    from orchestration.warehouse.project import target_dir
 
     subprocess.run(
         [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(REPO_ROOT)],
@@ -68,9 +68,9 @@ class Warehouse:
     def build(self, *, full_refresh: bool = False, as_of: str = "", raise_on_error: bool = True):
         import dagster as dg
 
-        from orchestration.assets.dbt import usage_billing_dbt_assets
-        from orchestration.assets.raw_events import raw_events
-        from orchestration.resources import dbt_resource
+        from orchestration.code_location.assets.dbt import usage_billing_dbt_assets
+        from orchestration.code_location.assets.raw_events import raw_events
+        from orchestration.code_location.resources import dbt_resource
 
         result = dg.materialize(
             [raw_events, usage_billing_dbt_assets],
@@ -89,7 +89,7 @@ class Warehouse:
         """Run close_job (the close asset, then the marts downstream of the ledger); return its metadata."""
         import dagster as dg
 
-        from orchestration.definitions import defs
+        from orchestration.code_location.definitions import defs
 
         config = {"force": force, "now": now, "grace_days": grace_days}
         result = defs.resolve_job_def("close_job").execute_in_process(
@@ -113,7 +113,7 @@ class Warehouse:
 def stage_events(tmp_path: Path, events_dir: Path, name: str, dbt_vars: dict) -> tuple[Path, str]:
     """`dbt run` of the staging events model (with the file checks it loads from) over the files in
     events_dir, with the given dbt vars, into tmp_path/<name>.duckdb: that path and dbt's log."""
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     db = tmp_path / f"{name}.duckdb"
     env = dict(

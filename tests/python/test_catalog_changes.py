@@ -1,4 +1,4 @@
-"""The pricing catalog's seeds and their tests run only when the catalog changed (orchestration/catalog_state.py):
+"""The pricing catalog's seeds and their tests run only when the catalog changed (orchestration/warehouse/catalog_state.py):
 an unchanged catalog is neither reloaded nor re-tested; an edited file, a --full-refresh and a failed build
 make the next build reload and re-test it; a catalog with a bad row still fails the build."""
 
@@ -10,7 +10,7 @@ from decimal import Decimal
 import dagster as dg
 from conftest import Warehouse
 
-from orchestration.project import target_dir
+from orchestration.warehouse.project import target_dir
 
 SEEDS = {
     "meters",
@@ -25,7 +25,7 @@ SEEDS = {
 
 
 def _seed_tests() -> set[str]:
-    from orchestration.catalog_state import seed_test_names
+    from orchestration.warehouse.catalog_state import seed_test_names
 
     return seed_test_names(json.loads((target_dir() / "manifest.json").read_text()))
 
@@ -45,13 +45,13 @@ def _pro_invoice_total(warehouse: Warehouse) -> Decimal:
 
 
 def _stored(warehouse: Warehouse) -> str | None:
-    from orchestration.catalog_state import stored_fingerprint
+    from orchestration.warehouse.catalog_state import stored_fingerprint
 
     return stored_fingerprint(warehouse.db_path)
 
 
 def test_catalog_reloads_only_when_changed(warehouse: Warehouse) -> None:
-    from orchestration.catalog_state import catalog_fingerprint
+    from orchestration.warehouse.catalog_state import catalog_fingerprint
 
     seed_tests = _seed_tests()
     assert len(seed_tests) >= 20  # not-null, unique, accepted values and relationships among the seeds

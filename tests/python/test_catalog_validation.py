@@ -130,7 +130,7 @@ BROKEN_ROWS = {
 
 @pytest.fixture(scope="module")
 def broken_build(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess:
-    from orchestration.resources import dbt_executable, stage_catalog
+    from orchestration.code_location.resources import dbt_executable, stage_catalog
 
     root = tmp_path_factory.mktemp("broken")
     catalog = root / "catalog"
@@ -188,7 +188,7 @@ def test_catalog_error_names_the_row(broken_build: subprocess.CompletedProcess, 
 def test_sample_catalog_has_no_errors(tmp_path: Path) -> None:
     """The bundled catalog passes every rule (the whole build on it runs in the README's test command);
     here only the validation query, against a freshly seeded warehouse."""
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     env = {**os.environ, "USAGE_BILLING_DUCKDB": str(tmp_path / "warehouse.duckdb")}
     env.pop("USAGE_BILLING_CATALOG", None)
@@ -221,7 +221,7 @@ def test_sample_catalog_has_no_errors(tmp_path: Path) -> None:
 def test_plain_dbt_seed_refuses_an_absolute_catalog_path(tmp_path: Path) -> None:
     """With an absolute seed path dbt would write each seed's compiled copy over the user's CSV (blanking
     it); a plain `dbt seed` must stop before any seed runs and leave the files as they were."""
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     catalog = tmp_path / "catalog"
     shutil.copytree(SEEDS, catalog)

@@ -18,7 +18,7 @@ import pytest
 from conftest import Warehouse
 from stripe_fixtures import TEST_KEY, LocalStripe
 
-from orchestration.export import INVOICE_COLUMNS, LINE_COLUMNS
+from orchestration.readers.export import INVOICE_COLUMNS, LINE_COLUMNS
 
 USAGE_BILLING = str(Path(sys.executable).parent / "usage-billing")
 
@@ -26,12 +26,16 @@ USAGE_BILLING = str(Path(sys.executable).parent / "usage-billing")
 def _run(today: date) -> dg.ExecuteInProcessResult:
     import importlib
 
-    import orchestration.definitions
-    from orchestration.schedules import close_and_push_run_config, close_and_push_tags, monthly_close_and_push
+    import orchestration.code_location.definitions
+    from orchestration.code_location.schedules import (
+        close_and_push_run_config,
+        close_and_push_tags,
+        monthly_close_and_push,
+    )
 
     # The Stripe resource reads STRIPE_API_KEY / STRIPE_API_BASE when the code location loads (as
     # `dagster dev` or the daemon would, with the variables set): load it again now that they are.
-    defs = importlib.reload(orchestration.definitions).defs
+    defs = importlib.reload(orchestration.code_location.definitions).defs
 
     # The schedule's own run request for that day.
     context = dg.build_schedule_context(
@@ -65,7 +69,7 @@ def test_schedule_closes_then_pushes_exactly_once(
     warehouse.build()
     # Review before close: acct_0002 goes from $10.00 (Jan 15) to $0.00 (Feb 15), -100 %: the check warns.
     # acct_0005 goes from ¥1,001 to ¥1,000 (Feb: no usage, base fee only), -0.1 %: not flagged.
-    from orchestration.checks import invoice_total_change
+    from orchestration.code_location.checks import invoice_total_change
 
     change = invoice_total_change()
     assert not change.passed and change.severity == dg.AssetCheckSeverity.WARN

@@ -1,5 +1,5 @@
 """Issue 19, items 4 and 5: any dbt thread count gives the same warehouse, and overlapping writers wait for
-each other (orchestration/warehouse_lock.py, dagster.yaml) instead of failing on DuckDB's file lock."""
+each other (orchestration/warehouse/warehouse_lock.py, dagster.yaml) instead of failing on DuckDB's file lock."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import duckdb
 import pytest
 from conftest import REPO_ROOT
 
-from orchestration.project import target_dir
-from orchestration.warehouse_lock import EXIT_BUSY, warehouse_lock
+from orchestration.warehouse.project import target_dir
+from orchestration.warehouse.warehouse_lock import EXIT_BUSY, warehouse_lock
 
 # Tables compared row for row; loaded_at is when a file was read, so it differs from build to build.
 COMPARED = ("marts.fct_invoices", "marts.fct_invoice_lines", "marts.event_reconciliation")
@@ -65,9 +65,9 @@ def dbt_threads_of_run(run_id: str) -> int:
 
 def build_in_process(root: Path, events_glob: str, threads: str) -> tuple[Path, str]:
     """raw_events + the dbt assets through Dagster in process (as conftest's Warehouse.build does)."""
-    from orchestration.assets.dbt import usage_billing_dbt_assets
-    from orchestration.assets.raw_events import raw_events
-    from orchestration.resources import dbt_resource
+    from orchestration.code_location.assets.dbt import usage_billing_dbt_assets
+    from orchestration.code_location.assets.raw_events import raw_events
+    from orchestration.code_location.resources import dbt_resource
 
     db_path = root / "warehouse.duckdb"
     with pytest.MonkeyPatch.context() as mp:
@@ -104,7 +104,7 @@ def one_thread_build(tmp_path_factory: pytest.TempPathFactory, events_glob: str)
 
 
 def test_held_outputs_are_yielded_in_the_manifest_topological_order(dbt_manifest: Path) -> None:
-    from orchestration.assets.dbt import in_topological_order
+    from orchestration.code_location.assets.dbt import in_topological_order
 
     manifest = json.loads(dbt_manifest.read_text())
     models = sorted(
@@ -131,7 +131,7 @@ def test_held_outputs_are_yielded_in_the_manifest_topological_order(dbt_manifest
 
 
 def test_dbt_threads_follow_the_machine_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.assets.dbt import dbt_threads
+    from orchestration.code_location.assets.dbt import dbt_threads
 
     monkeypatch.delenv("USAGE_BILLING_DBT_THREADS", raising=False)
     assert dbt_threads() == machine_cores()
@@ -291,7 +291,7 @@ def test_cli_and_dagster_dev_queue_warehouse_runs_one_at_a_time(
     from dagster._cli.utils import get_possibly_temporary_instance_for_cli
 
     from orchestration.cli import _instance
-    from orchestration.definitions import WAREHOUSE_TAG, defs
+    from orchestration.code_location.definitions import WAREHOUSE_TAG, defs
 
     limit = [{"key": "usage_billing/warehouse", "limit": 1}]
     # The CLI: storage in DAGSTER_HOME, settings from the repository's dagster.yaml.

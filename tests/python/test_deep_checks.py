@@ -11,7 +11,7 @@ UNIQUE_EVENT_ID = "unique_int_usage_events_deduplicated_event_id"
 
 
 def _deep_checks() -> dg.ExecuteInProcessResult:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     return defs.resolve_job_def("deep_checks").execute_in_process(
         instance=dg.DagsterInstance.ephemeral(), raise_on_error=False

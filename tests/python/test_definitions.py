@@ -21,7 +21,7 @@ def _metadata_by_asset(result: dg.ExecuteInProcessResult) -> dict:
 
 
 def test_definitions_load_with_expected_assets_and_checks() -> None:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
@@ -46,7 +46,7 @@ def test_definitions_load_with_expected_assets_and_checks() -> None:
 
 
 def test_build_job_in_process_twice(warehouse: Warehouse) -> None:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     warehouse.write_events(
         "one.ndjson",
@@ -110,7 +110,7 @@ def test_build_job_in_process_twice(warehouse: Warehouse) -> None:
 
 
 def test_groups_owners_kinds_partitions_schedules_sensor() -> None:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     graph = defs.resolve_asset_graph()
 
@@ -184,14 +184,14 @@ def test_groups_owners_kinds_partitions_schedules_sensor() -> None:
 def test_schedules_are_configurable(monkeypatch) -> None:
     import importlib
 
-    import orchestration.schedules
+    import orchestration.code_location.schedules
 
     monkeypatch.setenv("USAGE_BILLING_REFRESH_CRON", "*/15 * * * *")
     monkeypatch.setenv("USAGE_BILLING_CLOSE_CRON", "0 7 5 * *")
     monkeypatch.setenv("USAGE_BILLING_GRACE_DAYS", "4")
     monkeypatch.setenv("USAGE_BILLING_DEEP_CHECKS_CRON", "0 2 * * *")
     try:
-        schedules = importlib.reload(orchestration.schedules)
+        schedules = importlib.reload(orchestration.code_location.schedules)
         assert schedules.hourly_refresh.cron_schedule == "*/15 * * * *"
         assert schedules.monthly_close_and_push.cron_schedule == "0 7 5 * *"
         assert schedules.daily_deep_checks.cron_schedule == "0 2 * * *"
@@ -199,7 +199,7 @@ def test_schedules_are_configurable(monkeypatch) -> None:
         assert config["ops"]["close_billing_periods"]["config"]["grace_days"] == 4
     finally:
         monkeypatch.undo()
-        importlib.reload(orchestration.schedules)
+        importlib.reload(orchestration.code_location.schedules)
 
 
 def test_dbt_version_is_read_from_the_installed_package(monkeypatch, tmp_path) -> None:
@@ -209,7 +209,7 @@ def test_dbt_version_is_read_from_the_installed_package(monkeypatch, tmp_path) -
 
     import dagster_dbt.core.resource as dagster_dbt_resource
 
-    from orchestration.resources import UsageBillingDbtCliResource, dbt_resource
+    from orchestration.code_location.resources import UsageBillingDbtCliResource, dbt_resource
 
     asked: list[list[str]] = []
 

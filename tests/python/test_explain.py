@@ -10,7 +10,13 @@ import pytest
 from conftest import Warehouse
 
 from orchestration.cli import main
-from orchestration.explain import explain_line, explain_metadata, render_markdown, render_text, to_json
+from orchestration.readers.explain import (
+    explain_line,
+    explain_metadata,
+    render_markdown,
+    render_text,
+    to_json,
+)
 
 
 def _line_id(

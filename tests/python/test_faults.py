@@ -303,8 +303,8 @@ def last_line(output: str) -> str:
 
 
 def warehouse_files(folder: Path) -> list[str]:
-    """The files in the warehouse's folder, but the lock file (orchestration/warehouse_lock.py). Each build and
-    close also publishes the gateway's entitlements.json there (orchestration/entitlements.py)."""
+    """The files in the warehouse's folder, but the lock file (orchestration/warehouse/warehouse_lock.py). Each build and
+    close also publishes the gateway's entitlements.json there (orchestration/readers/entitlements.py)."""
     return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
 
 
@@ -316,7 +316,7 @@ def test_full_disk_fails_plainly_and_changes_nothing(
     it was); with more room, a rerun ends equal to the uninterrupted pass."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    from orchestration import disk
+    from orchestration.warehouse import disk
 
     db_dir = scene.db_path.parent
     january = scene.states["january closed"]

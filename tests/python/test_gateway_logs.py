@@ -164,7 +164,7 @@ def _no_key_is_stored(warehouse) -> None:
 
 
 def test_a_mapping_that_cannot_be_read_fails_naming_its_row(warehouse, tmp_path: Path):
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     logs_dir = tmp_path / "gateways"
     (logs_dir / "nginx").mkdir(parents=True)

@@ -52,7 +52,7 @@ def _project(tmp_path: Path, rows: list[str], data_tests: str = UNIQUE_COMBINATI
 
 
 def _build(project: Path) -> tuple[int, dict]:
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     done = subprocess.run(
         [

@@ -385,7 +385,7 @@ def test_hostile_corpus_is_quarantined_or_rejected_and_every_file_reconciles(war
 def test_rejected_file_is_retried_only_when_its_bytes_change(warehouse, rounds: int) -> None:
     import dagster as dg
 
-    from orchestration.checks import event_files_rejected
+    from orchestration.code_location.checks import event_files_rejected
 
     gz = gzip.compress(b"\n".join(_event(f"retry-{i}") for i in range(50)) + b"\n")
     warehouse.write_events("good.ndjson", [json.loads(_event("first"))])

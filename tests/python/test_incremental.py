@@ -19,7 +19,7 @@ import duckdb
 import pytest
 from conftest import SEEDS, Warehouse
 
-from orchestration.project import target_dir
+from orchestration.warehouse.project import target_dir
 
 # Every table a BI tool or finance reads, and the rollups kept from the dedupe's changes.
 COMPARED = [

@@ -234,7 +234,7 @@ def test_objects_load_once_and_an_overwritten_object_is_reported(
         "select status from staging.stg_raw_events__event_files where source_file = ? order by checked_at",
         [overwritten],
     ) == [("lines",), ("changed",)]
-    from orchestration.checks import event_files_rejected
+    from orchestration.code_location.checks import event_files_rejected
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("USAGE_BILLING_DUCKDB", str(s3.db_path))
@@ -342,7 +342,7 @@ def test_listing_takes_names_literally_and_globs_like_local_paths(
 def test_spark_target_refuses_object_storage_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     import dagster as dg
 
-    from orchestration.assets.raw_events import raw_events
+    from orchestration.code_location.assets.raw_events import raw_events
 
     monkeypatch.setenv("USAGE_BILLING_TARGET", "spark")
     monkeypatch.setenv("USAGE_BILLING_EVENTS", PREFIX + "**/*")

@@ -82,7 +82,7 @@ def test_payment_status_receivables_and_entitlements(
         monkeypatch.setenv("STRIPE_API_BASE", server.url)
         monkeypatch.setenv("USAGE_BILLING_ENTITLEMENTS", str(document_path))
         importlib.reload(
-            importlib.import_module("orchestration.definitions")
+            importlib.import_module("orchestration.code_location.definitions")
         )  # the Stripe resource reads env
 
         # The push reads the statuses back at once: both invoices open, due the day Stripe finalized them
@@ -223,12 +223,12 @@ def test_payment_status_receivables_and_entitlements(
             webhooks.terminate()
             webhooks.wait(timeout=30)
         server.stop()
-        importlib.reload(importlib.import_module("orchestration.definitions"))
+        importlib.reload(importlib.import_module("orchestration.code_location.definitions"))
 
 
 def test_plans_without_the_new_columns_still_load(tmp_path: Path) -> None:
     """A catalog written before the entitlement settings: the staged plans.csv gains them, blank (off)."""
-    from orchestration.resources import PLAN_SETTINGS, add_missing_plan_settings
+    from orchestration.code_location.resources import PLAN_SETTINGS, add_missing_plan_settings
 
     plans = tmp_path / "plans.csv"
     plans.write_text("plan_id,plan_name,currency,base_fee,minimum_amount,maximum_amount\nfree,Free,usd,0,,\n")

@@ -18,7 +18,7 @@ from reference.billing_reference import compute, load_catalog  # noqa: E402
 
 
 def _files(warehouse: Warehouse) -> list[str]:
-    from orchestration.assets.raw_events import list_event_files
+    from orchestration.code_location.assets.raw_events import list_event_files
 
     return list_event_files(str(warehouse.events_dir) + "/**/*")
 

@@ -8,7 +8,7 @@ from decimal import Decimal as D
 from conftest import Warehouse
 
 from orchestration.cli import main
-from orchestration.review import review_period
+from orchestration.readers.review import review_period
 
 
 def test_review_attributes_each_change(readers_warehouse: Warehouse, monkeypatch, capsys) -> None:

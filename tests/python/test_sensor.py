@@ -12,7 +12,7 @@ import pytest
 
 
 def _evaluate(cursor: str | None) -> dg.SensorResult:
-    from orchestration.sensors import raw_events_sensor
+    from orchestration.code_location.sensors import raw_events_sensor
 
     return raw_events_sensor(dg.build_sensor_context(cursor=cursor))
 
@@ -20,7 +20,7 @@ def _evaluate(cursor: str | None) -> dg.SensorResult:
 def test_sensor_batches_new_files_and_alerts_on_changed_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from orchestration.sensors import EventFilesChanged
+    from orchestration.code_location.sensors import EventFilesChanged
 
     events = tmp_path / "events"
     (events / "2026" / "01").mkdir(parents=True)

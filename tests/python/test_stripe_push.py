@@ -81,8 +81,8 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[StripeEnv]:
 
 def push(*, dry_run: bool = False, live: bool = False) -> dg.ExecuteInProcessResult:
     """The stripe_push asset through Dagster, in process (what `usage-billing push` runs)."""
-    from orchestration.assets.stripe import stripe_push
-    from orchestration.resources import stripe_resource
+    from orchestration.code_location.assets.stripe import stripe_push
+    from orchestration.code_location.resources import stripe_resource
 
     return dg.materialize(
         [stripe_push],
@@ -365,7 +365,7 @@ def test_cli_dry_run_prints_the_plan(env: StripeEnv) -> None:
 
 
 def test_registered_downstream_of_the_invoice_lines() -> None:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey("stripe_push"))

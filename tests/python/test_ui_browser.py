@@ -37,7 +37,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def webserver(warehouse: Warehouse) -> Iterator[tuple[str, Warehouse]]:
-    from orchestration.definitions import defs
+    from orchestration.code_location.definitions import defs
 
     for name in SAMPLE_FILES:
         shutil.copy(REPO_ROOT / "sample" / "events" / name, warehouse.events_dir / name)

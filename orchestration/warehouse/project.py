@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dagster_dbt import DbtProject
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 DEFAULT_EVENTS_GLOB = "data/raw/events/**/*"
 DEFAULT_DUCKDB_PATH = "data/warehouse.duckdb"

@@ -10,11 +10,11 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from orchestration.assets.close import FINAL_INVOICES, FINAL_LINES
-from orchestration.export import ExportError, export_period
-from orchestration.partitions import billing_months, run_months
-from orchestration.project import REPO_ROOT, duckdb_path
-from orchestration.warehouse_lock import step_lock
+from orchestration.code_location.assets.close import FINAL_INVOICES, FINAL_LINES
+from orchestration.code_location.partitions import billing_months, run_months
+from orchestration.readers.export import ExportError, export_period
+from orchestration.warehouse.project import REPO_ROOT, duckdb_path
+from orchestration.warehouse.warehouse_lock import step_lock
 
 DEFAULT_EXPORT_DIR = "data/exports"
 

@@ -115,7 +115,7 @@ def step_lock(context) -> Iterator[None]:
     """The warehouse lock for a Dagster step that reads or writes the warehouse (dbt build, close, push,
     export): a run launched from the UI waits here for a CLI command, and the other way round; the run
     log says whom it waits for. Under the CLI, which holds the lock already, this is a no-op."""
-    from orchestration.project import duckdb_path
+    from orchestration.warehouse.project import duckdb_path
 
     db_path = duckdb_path()
     holder = f"Dagster run {context.run.run_id[:8]} ({context.run.job_name}, pid {os.getpid()})"

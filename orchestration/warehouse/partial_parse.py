@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestration.project import target_dir
+from orchestration.warehouse.project import target_dir
 
 STATE_FILE = "partial_parse.msgpack"
 STATES_KEPT = 16

@@ -8,13 +8,13 @@ the close (`close_and_push_job`).
 import dagster as dg
 from pydantic import Field
 
-from orchestration.partitions import billing_months, run_months
-from orchestration.project import duckdb_path
-from orchestration.resources import StripeResource
+from orchestration.code_location.partitions import billing_months, run_months
+from orchestration.code_location.resources import StripeResource
 from orchestration.stripe.client import StripeSetupError
 from orchestration.stripe.push import PushReport, push_period
 from orchestration.stripe.reconcile import PROBLEM_STATUSES, reconcile
-from orchestration.warehouse_lock import step_lock
+from orchestration.warehouse.project import duckdb_path
+from orchestration.warehouse.warehouse_lock import step_lock
 
 RECONCILIATION_CHECK = "stripe_reconciliation"
 

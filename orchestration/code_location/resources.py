@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from packaging.version import Version
 
-from orchestration.project import dbt_project, on_duckdb, target_dir
+from orchestration.warehouse.project import dbt_project, on_duckdb, target_dir
 
 
 def _dbt_beside_python() -> Path:

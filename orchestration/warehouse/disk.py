@@ -69,7 +69,7 @@ def text_bytes(path: str | Path) -> int:
 
 def event_bytes_to_load(db_path: Path, full_refresh: bool) -> tuple[int, int]:
     """(files, text bytes) the build will read: the files not loaded yet, or every file on a full refresh."""
-    from orchestration.assets.raw_events import list_event_files, loaded_files
+    from orchestration.code_location.assets.raw_events import list_event_files, loaded_files
 
     files = list_event_files()
     if not full_refresh:

@@ -13,11 +13,11 @@ import dagster as dg
 from dagster_dbt import DbtCliResource
 from pydantic import Field
 
-from orchestration.observe import final_totals
-from orchestration.partitions import billing_months, run_months
-from orchestration.project import duckdb_path
-from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
-from orchestration.warehouse_lock import step_lock
+from orchestration.code_location.partitions import billing_months, run_months
+from orchestration.code_location.resources import release_dbt_duckdb_connections, stage_catalog
+from orchestration.readers.observe import final_totals
+from orchestration.warehouse.project import duckdb_path
+from orchestration.warehouse.warehouse_lock import step_lock
 
 FINAL_LINES = dg.AssetKey(["ledger", "final_invoice_lines"])
 FINAL_INVOICES = dg.AssetKey(["ledger", "final_invoices"])

@@ -29,7 +29,7 @@ from pathlib import Path
 import duckdb
 
 from orchestration.money import money
-from orchestration.statements import month_bounds
+from orchestration.readers.statements import month_bounds
 
 
 @dataclass
@@ -54,7 +54,7 @@ class Simulation:
 
 
 def _dbt(args: list[str], env: dict[str, str], project_dir: Path) -> None:
-    from orchestration.resources import dbt_executable
+    from orchestration.code_location.resources import dbt_executable
 
     result = subprocess.run(
         [dbt_executable(), *args], cwd=project_dir, env=env, capture_output=True, text=True
@@ -101,7 +101,7 @@ def _deltas(current: dict, simulated: dict, minor: dict[str, int]) -> list[Delta
 
 
 def simulate(db_path: Path, catalog_dir: Path, period: str, keep: Path | None = None) -> Simulation:
-    from orchestration.project import REPO_ROOT
+    from orchestration.warehouse.project import REPO_ROOT
 
     started = time.monotonic()
     if not (catalog_dir / "prices.csv").exists():

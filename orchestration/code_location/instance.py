@@ -103,7 +103,7 @@ def cli_instance() -> dg.DagsterInstance:
     `dagster dev` reads in the repository root (docs/operations.md, "Threads and overlapping runs")."""
     import yaml
 
-    from orchestration.project import REPO_ROOT
+    from orchestration.warehouse.project import REPO_ROOT
 
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(REPO_ROOT / ".dagster_home")))
     home.mkdir(parents=True, exist_ok=True)

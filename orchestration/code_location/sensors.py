@@ -24,9 +24,9 @@ import os
 
 import dagster as dg
 
-from orchestration.assets.raw_events import gateway_log_files, list_event_files, loaded_files
+from orchestration.code_location.assets.raw_events import gateway_log_files, list_event_files, loaded_files
 from orchestration.events import intake
-from orchestration.project import events_glob
+from orchestration.warehouse.project import events_glob
 
 
 class EventFilesChanged(Exception):

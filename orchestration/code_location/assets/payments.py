@@ -5,18 +5,18 @@
   (payment_status_job's schedule, off until turned on), on `usage-billing payment-status`, and on a
   verified Stripe webhook. The dbt models downstream of it (accounts_receivable, account_entitlements)
   are rebuilt in the same run.
-- `entitlements_document`: marts.account_entitlements published as JSON (orchestration/entitlements.py)
+- `entitlements_document`: marts.account_entitlements published as JSON (orchestration/readers/entitlements.py)
   after every build and every status read, with the blocked accounts per reason as metadata.
 """
 
 import dagster as dg
 
-from orchestration.entitlements import blocked_counts, build_document, document_location, publish
-from orchestration.project import duckdb_path
-from orchestration.resources import StripeResource
+from orchestration.code_location.resources import StripeResource
+from orchestration.readers.entitlements import blocked_counts, build_document, document_location, publish
 from orchestration.stripe.client import StripeSetupError
 from orchestration.stripe.payments import read_payment_status
-from orchestration.warehouse_lock import step_lock
+from orchestration.warehouse.project import duckdb_path
+from orchestration.warehouse.warehouse_lock import step_lock
 
 
 class PaymentStatusConfig(dg.Config):

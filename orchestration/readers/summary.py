@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.observe import rejected_file_reasons
+from orchestration.readers.observe import rejected_file_reasons
 
 
 def _money(amount: Decimal, currency: str, minor_units: int) -> str:

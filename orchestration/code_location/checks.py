@@ -14,8 +14,8 @@ from decimal import Decimal
 import dagster as dg
 import duckdb
 
-from orchestration.observe import md_table
-from orchestration.project import duckdb_path
+from orchestration.readers.observe import md_table
+from orchestration.warehouse.project import duckdb_path
 
 
 def quarantine_warn_rate() -> Decimal:

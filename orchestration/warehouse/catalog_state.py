@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from orchestration.project import REPO_ROOT
+from orchestration.warehouse.project import REPO_ROOT
 
 FINGERPRINT_TABLE = "catalog.catalog_fingerprint"
 # Besides the CSV files, what changes the seeds' tables or their tests.

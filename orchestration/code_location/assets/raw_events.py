@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 
 from orchestration.events import intake
-from orchestration.project import REPO_ROOT, duckdb_path, events_glob, on_duckdb
-from orchestration.warehouse_lock import step_lock
+from orchestration.warehouse.project import REPO_ROOT, duckdb_path, events_glob, on_duckdb
+from orchestration.warehouse.warehouse_lock import step_lock
 
 
 def list_event_files(pattern: str | None = None) -> list[str]:
@@ -23,7 +23,7 @@ def list_event_files(pattern: str | None = None) -> list[str]:
 def gateway_log_files() -> dict[str, str]:
     """The files of the catalog's gateway-log sources (event_sources.csv, docs/gateway_logs.md), by the
     name staging gives them (`<file>#<source_id>`); a relative glob is relative to the repository root."""
-    from orchestration.catalog_state import catalog_dir
+    from orchestration.warehouse.catalog_state import catalog_dir
 
     files = {}
     for source_id, glob in intake.event_source_globs(catalog_dir()):

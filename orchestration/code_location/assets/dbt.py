@@ -10,9 +10,9 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 from dagster_dbt.core.dbt_event_iterator import DbtEventIterator
 
-from orchestration import disk, partial_parse, progress
-from orchestration.catalog_state import SKIP_CATALOG_ARGS, catalog_vars
-from orchestration.observe import (
+from orchestration import progress
+from orchestration.code_location.resources import release_dbt_duckdb_connections, stage_catalog
+from orchestration.readers.observe import (
     md_table,
     quarantine_reasons,
     reconciliation_totals,
@@ -21,9 +21,10 @@ from orchestration.observe import (
     top_invoices_md,
     unbilled_by_reason,
 )
-from orchestration.project import dbt_project, duckdb_path, on_duckdb
-from orchestration.resources import release_dbt_duckdb_connections, stage_catalog
-from orchestration.warehouse_lock import step_lock
+from orchestration.warehouse import disk, partial_parse
+from orchestration.warehouse.catalog_state import SKIP_CATALOG_ARGS, catalog_vars
+from orchestration.warehouse.project import dbt_project, duckdb_path, on_duckdb
+from orchestration.warehouse.warehouse_lock import step_lock
 
 GROUP_BY_FOLDER = {
     "staging": "staging",
@@ -75,7 +76,7 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
     as_of: str = ""
     # The event-level data tests check every row, not only this run's (dbt var full_history_checks): set by
-    # the deep_checks job, which runs the tests only (orchestration/definitions.py).
+    # the deep_checks job, which runs the tests only (orchestration/code_location/definitions.py).
     full_history_checks: bool = False
     # The day accounts_receivable ages invoices on (YYYY-MM-DD; dbt var receivables_date); blank: today, UTC.
     receivables_date: str = ""
@@ -130,7 +131,7 @@ def in_topological_order(outputs: list[dg.Output], manifest: Mapping[str, Any]) 
     dagster_dbt_translator=UsageBillingTranslator(),
 )
 def usage_billing_dbt_assets(context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig):
-    # One writer of the warehouse at a time (orchestration/warehouse_lock.py).
+    # One writer of the warehouse at a time (orchestration/warehouse/warehouse_lock.py).
     with step_lock(context):
         yield from _dbt_build(context, dbt, config)
 
@@ -245,7 +246,7 @@ def _stream(invocation) -> DbtEventIterator:
 def make_room(db_path, config: DbtBuildConfig) -> None:
     """Before a DuckDB build: refuse it when the disk clearly lacks the room, and checkpoint what earlier
     commands left in the warehouse's log, so that the log the build writes holds its changes only
-    (orchestration/disk.py). Nothing is changed when either fails."""
+    (orchestration/warehouse/disk.py). Nothing is changed when either fails."""
     refused = disk.check_free_space(db_path, full_refresh=config.full_refresh)
     if refused:
         raise dg.Failure(description=refused)

@@ -8,22 +8,22 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.assets.close import close_billing_periods
-from orchestration.assets.dbt import usage_billing_dbt_assets
-from orchestration.assets.export import finance_export
-from orchestration.assets.payments import entitlements_document, stripe_invoice_status
-from orchestration.assets.raw_events import raw_events
-from orchestration.assets.stripe import stripe_push
-from orchestration.checks import CHECKS
-from orchestration.partitions import billing_months
-from orchestration.resources import dbt_resource, stripe_resource
-from orchestration.schedules import (
+from orchestration.code_location.assets.close import close_billing_periods
+from orchestration.code_location.assets.dbt import usage_billing_dbt_assets
+from orchestration.code_location.assets.export import finance_export
+from orchestration.code_location.assets.payments import entitlements_document, stripe_invoice_status
+from orchestration.code_location.assets.raw_events import raw_events
+from orchestration.code_location.assets.stripe import stripe_push
+from orchestration.code_location.checks import CHECKS
+from orchestration.code_location.partitions import billing_months
+from orchestration.code_location.resources import dbt_resource, stripe_resource
+from orchestration.code_location.schedules import (
     daily_deep_checks,
     hourly_payment_status,
     hourly_refresh,
     monthly_close_and_push,
 )
-from orchestration.sensors import raw_events_sensor
+from orchestration.code_location.sensors import raw_events_sensor
 
 close = dg.AssetSelection.assets(close_billing_periods)
 push = dg.AssetSelection.assets(stripe_push)

@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 
 from orchestration.money import money, round_money
-from orchestration.statements import month_bounds
+from orchestration.readers.statements import month_bounds
 
 LABELS = {
     "plan_change": "plan change",
