@@ -33,8 +33,10 @@ US_PER_S = 1_000_000
 US_PER_DAY = 86_400 * US_PER_S
 NANO = 1_000_000_000  # units are held as integers in billionths
 
+# what a line is: a valid event, a re-send or a conflicting copy of one, a malformed line, a blank line
 KIND_VALID, KIND_RESEND, KIND_CONFLICT, KIND_MALFORMED, KIND_BLANK = range(5)
 
+# one broken rule per malformed line (see faults.malformed_lines)
 MALFORMED_KINDS = (
     "not_json",
     "truncated_json",
@@ -52,7 +54,6 @@ MALFORMED_KINDS = (
     "too_many_fraction_digits",
     "bad_status",
 )
-MALFORMED_KIND_CODE = {name: i for i, name in enumerate(MALFORMED_KINDS)}
 
 # ----------------------------------------------------------------------------------------------------
 # Static vocabularies (small tables; rows index into them)
@@ -140,7 +141,7 @@ AGGREGATION_PROFILES: dict[str, dict] = {
         "props": {-1: 0.6, 6: 0.4},
     },
     # unique_count meters: with unique_field properties.<key>, the properties come from a per-account pool
-    # of values (see _UNIQUE_*); with unique_field endpoint, the endpoints vary like api_calls'
+    # of values (see UNIQUE_*); with unique_field endpoint, the endpoints vary like api_calls'
     "unique_count": {
         "weight": 0.03,
         "endpoints": {"/v1/users": 0.45, "/v1/users?limit=50": 0.10, "/v1/search": 0.15, None: 0.30},
@@ -521,7 +522,7 @@ def _sample_aliases(rng: np.random.Generator, mkey: np.ndarray, alias_rate: floa
 
 
 def unique_properties(rng: np.random.Generator, acct: np.ndarray, block: int) -> np.ndarray:
-    """Properties codes for events of a unique_count meter over properties.<key> (see _UNIQUE_*): each
+    """Properties codes for events of a unique_count meter over properties.<key> (see UNIQUE_*): each
     account draws from its own pool of 3..40 consecutive "u_<i>" values (a fixed function of the account)."""
     k = len(acct)
     a = acct.astype(np.int64)
