@@ -174,7 +174,7 @@ def _build(cli: list[str], env: dict) -> dict:
 
 def run_point(events: int, args: argparse.Namespace, work: Path, base_env: dict, cli: list[str]) -> dict:
     """One history size: generate (or reuse) its events, the yardsticks, then the builds in order."""
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     events_dir, catalog_dir = work / f"events-{events}", work / f"catalog-{events}"
     start = dt.date.fromisoformat(args.start)

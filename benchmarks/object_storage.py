@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

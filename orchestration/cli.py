@@ -518,7 +518,7 @@ def cmd_local_stripe(args: argparse.Namespace) -> int:
 
 
 def cmd_generate_events(args: argparse.Namespace) -> int:
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     started = time.monotonic()
     summary = generate_events(

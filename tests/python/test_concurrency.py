@@ -88,7 +88,7 @@ def build_in_process(root: Path, events_glob: str, threads: str) -> tuple[Path, 
 @pytest.fixture(scope="module")
 def events_glob(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A few thousand generated events over three months, with re-sends, conflicts and bad lines."""
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     out = tmp_path_factory.mktemp("events")
     generate_events(out, events=2_000, accounts=8, months=3, seed=19)

@@ -1,4 +1,4 @@
-"""Tests for orchestration.events.generator (synthetic raw usage events, CONTRACT.md section 1).
+"""Tests for orchestration.generator (synthetic raw usage events, CONTRACT.md section 1).
 
 The reconciliation tests re-validate every line with an independent, plain-Python reading of rules E1/E2 and
 compare the result with the summary the generator returns, per file.
@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from orchestration.events.generator import MALFORMED_KINDS, PARQUET_SCHEMA, generate_events
+from orchestration.generator import MALFORMED_KINDS, PARQUET_SCHEMA, generate_events
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 NAME = re.compile(r"^events_\d{4}-\d{2}_\d{3}\.(ndjson|ndjson\.gz|parquet)$")

@@ -112,7 +112,7 @@ def _differences(a: Path, b: Path, table: str) -> tuple[int, int, int]:
 
 
 def test_many_increments_equal_a_full_refresh(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     source = warehouse.root / "generated"
     summary = generate_events(

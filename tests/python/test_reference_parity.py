@@ -24,7 +24,7 @@ def _files(warehouse: Warehouse) -> list[str]:
 
 
 def _generate(warehouse: Warehouse, fmt: str, events: int, seed: int) -> None:
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     generate_events(
         warehouse.events_dir,

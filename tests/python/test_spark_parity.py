@@ -38,7 +38,7 @@ def _require_spark() -> None:
 
 
 def _generate(events_dir: Path, catalog_dir: Path) -> None:
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     common = {"months": 2, "seed": 11, "start": "2026-01-01"}
     generate_events(

@@ -72,7 +72,7 @@ EDGE_LINES: list[bytes] = [
 
 
 def _write_events(events_dir: Path) -> None:
-    from orchestration.events.generator import generate_events
+    from orchestration.generator import generate_events
 
     generate_events(
         events_dir,
