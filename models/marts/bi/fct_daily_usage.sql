@@ -4,14 +4,7 @@
     units (a unique_count meter's distinct values do not add across days: use event_count or
     fct_account_period_usage for those).
     Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
 with
 
 daily_usage as (
