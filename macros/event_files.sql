@@ -163,14 +163,19 @@
     {{ return(adapter.dispatch('read_event_lines', 'usage_billing')(files, sidecars)) }}
 {% endmacro %}
 
+{#- What read_event_lines gives for no file at all, on any engine: its columns, typed, and no row. -#}
+{% macro no_event_lines() -%}
+    select
+        cast(null as {{ dbt.type_string() }}) as source_file,
+        cast(null as {{ dbt.type_bigint() }}) as line_number,
+        cast(null as {{ dbt.type_string() }}) as raw,
+        cast(null as {{ dbt.type_string() }}) as read_error
+    where 1 = 0
+{%- endmacro %}
+
 {% macro duckdb__read_event_lines(files, sidecars={}) %}
     {%- if files | length == 0 %}
-    select
-        cast(null as varchar) as source_file,
-        cast(null as bigint) as line_number,
-        cast(null as varchar) as raw,
-        cast(null as varchar) as read_error
-    where 1 = 0
+    {{ usage_billing.no_event_lines() }}
     {%- endif %}
     {%- for f in files %}
     {% if not loop.first %} union all {% endif %}
@@ -419,12 +424,7 @@
     line number is the row's position in the file: file splits in offset order, rows in scan order. -#}
 {% macro spark__read_event_lines(files, sidecars={}) %}
     {%- if files | length == 0 %}
-    select
-        cast(null as string) as source_file,
-        cast(null as bigint) as line_number,
-        cast(null as string) as raw,
-        cast(null as string) as read_error
-    where 1 = 0
+    {{ usage_billing.no_event_lines() }}
     {%- endif %}
     {%- for f in files %}
     {% if not loop.first %} union all {% endif %}

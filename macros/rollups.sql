@@ -14,6 +14,22 @@
     replace_changed_periods below). Every rollup is rebuilt in full when the pricing catalog changed, on a
     --full-refresh, and by a plain `dbt build` (var catalog_changed, default true). -#}
 
+{#- The config of every rollup, called at the top of its model: rebuilt as a table when the catalog may
+    have changed (rollup_materialization), else kept by `strategy`; its watermark recorded after each run
+    unless it keeps its own; extra settings (unique_key) passed through. -#}
+{% macro rollup_config(strategy, record_watermark=true) -%}
+    {%- set settings = dict(
+        materialized=usage_billing.rollup_materialization(),
+        incremental_strategy=strategy,
+        on_schema_change='fail',
+        **kwargs
+    ) -%}
+    {%- if record_watermark -%}
+        {%- do settings.update(post_hook="{{ usage_billing.record_rollup_watermark() }}") -%}
+    {%- endif -%}
+    {{ config(**settings) }}
+{%- endmacro %}
+
 {#- 'table' (full rebuild) when the catalog may have changed, else 'incremental'. -#}
 {% macro rollup_materialization() -%}
     {{ return('incremental' if var('catalog_changed', true) in (false, 'false', 'False') else 'table') }}

@@ -506,14 +506,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_local_stripe(args: argparse.Namespace) -> int:
-    from orchestration.stripe.local_server import serve
+    from orchestration.stripe.local_server import serve_as_asked
 
-    serve(
-        port=args.port,
-        idempotency_ttl=args.idempotency_ttl,
-        access_log=not args.quiet,
-        state_file=args.state_file,
-    )
+    serve_as_asked(args)
     return 0
 
 

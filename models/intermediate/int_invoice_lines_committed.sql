@@ -100,24 +100,15 @@ commitment_lines as (
 final as (
 
     select
-        {{ usage_billing.invoice_line_id(['invoice_id', 'line_type']) }} as invoice_line_id,
-        invoice_id,
-        account_id,
-        period_start,
-        period_end,
-        plan_id,
-        plan_valid_from,
-        line_type,
-        cast(null as {{ dbt.type_string() }}) as meter,
-        cast(null as {{ dbt.type_string() }}) as endpoint,
-        cast(null as {{ dbt.type_string() }}) as price_id,
-        cast(null as {{ dbt.type_int() }}) as tier,
-        description,
-        cast(1 as {{ usage_billing.type_quantity() }}) as quantity,
-        cast(amount as {{ usage_billing.type_rate() }}) as unit_amount,
-        amount,
-        currency,
-        minor_units
+        {{- usage_billing.invoice_line_columns({
+            'invoice_line_id': usage_billing.invoice_line_id(['invoice_id', 'line_type']),
+            'meter': 'cast(null as ' ~ dbt.type_string() ~ ')',
+            'endpoint': 'cast(null as ' ~ dbt.type_string() ~ ')',
+            'price_id': 'cast(null as ' ~ dbt.type_string() ~ ')',
+            'tier': 'cast(null as ' ~ dbt.type_int() ~ ')',
+            'quantity': 'cast(1 as ' ~ usage_billing.type_quantity() ~ ')',
+            'unit_amount': 'cast(amount as ' ~ usage_billing.type_rate() ~ ')',
+        }) }}
     from commitment_lines
     where amount <> 0
 

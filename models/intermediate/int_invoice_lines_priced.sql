@@ -168,24 +168,11 @@ all_lines as (
 final as (
 
     select
-        {{ usage_billing.invoice_line_id(['invoice_id', 'line_type', 'plan_valid_from', 'price_id', 'tier']) }} as invoice_line_id,
-        invoice_id,
-        account_id,
-        period_start,
-        period_end,
-        plan_id,
-        plan_valid_from,
-        line_type,
-        meter,
-        endpoint,
-        price_id,
-        tier,
-        description,
-        cast(quantity as {{ usage_billing.type_quantity() }}) as quantity,
-        cast(unit_amount as {{ usage_billing.type_rate() }}) as unit_amount,
-        amount,
-        currency,
-        minor_units
+        {{- usage_billing.invoice_line_columns({
+            'invoice_line_id': usage_billing.invoice_line_id(['invoice_id', 'line_type', 'plan_valid_from', 'price_id', 'tier']),
+            'quantity': 'cast(quantity as ' ~ usage_billing.type_quantity() ~ ')',
+            'unit_amount': 'cast(unit_amount as ' ~ usage_billing.type_rate() ~ ')',
+        }) }}
     from all_lines
     -- P12: a line whose quantity and amount are both 0 is left out.
     where not (quantity = 0 and amount = 0)

@@ -9,14 +9,7 @@
     add up; a group's max is recounted from its own events when a copy taken away may have been its max
     (the same copy re-sent unchanged is not taken away from the max). A group left with no event is
     deleted. Rebuilt from every kept event when the catalog changed (accounts and meters classify here). -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='rollup_upsert',
-        unique_key='usage_key',
-        on_schema_change='fail',
-    )
-}}
+{{ usage_billing.rollup_config('rollup_upsert', record_watermark=false, unique_key='usage_key') }}
 
 {%- set event_columns = ['event_id', 'account_id', 'meter', 'endpoint', 'status_code', 'units', 'event_at', 'properties'] %}
 

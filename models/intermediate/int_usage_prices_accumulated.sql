@@ -3,14 +3,7 @@
     values of a unique_count meter first seen so far. usage_alerts finds from it the day a quantity
     threshold was reached (int_usage_thresholds_reached) and prices spend day by day.
     Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
 with
 
 matched_usage as (

@@ -1,12 +1,5 @@
 {%- do ref('int_catalog_errors') -%}  {#- never price on a broken catalog -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
 {#- Billable usage of non-test accounts matched to the price that bills it (P4), or to the E5
     reason it is not billed: unknown_account, unknown_meter, outside_plan, no_price, in that order.
     P4: in the plan in force on the usage day, an exact endpoint beats the longest prefix pattern

@@ -4,14 +4,7 @@
     a run finds the crossings of the periods whose usage changed or that have a threshold reached with no
     crossing held yet (crossing_periods_to_redo); a run with neither reads no event. usage_alerts shows only
     the crossings of thresholds reached now (an earlier explicit as_of may leave others here). -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_crossing_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_crossing_periods') }}
 with
 
 matched_usage as (

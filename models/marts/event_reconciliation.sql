@@ -92,10 +92,9 @@ conflicts_per_file as (
 
 ),
 
-{% if is_incremental() -%}
--- Every file the table knows or this run loaded, with its line counts (fixed once loaded).
+-- Every file the table knows (incremental runs) or this run loaded, with its line counts (fixed once loaded).
 file_lines as (
-
+{% if is_incremental() %}
     select
         source_file,
         rows_read,
@@ -105,30 +104,17 @@ file_lines as (
         loaded_at
     from {{ this }}
     union all
-    select
-        source_file,
-        rows_read,
-        rows_valid_lines,
-        rows_quarantined,
-        0 as rows_kept_before,
-        loaded_at
-    from lines_per_file
-
-),
-{%- else -%}
-file_lines as (
-
-    select
-        source_file,
-        rows_read,
-        rows_valid_lines,
-        rows_quarantined,
-        0 as rows_kept_before,
-        loaded_at
-    from lines_per_file
-
-),
 {%- endif %}
+    select
+        source_file,
+        rows_read,
+        rows_valid_lines,
+        rows_quarantined,
+        0 as rows_kept_before,
+        loaded_at
+    from lines_per_file
+
+),
 
 final as (
 

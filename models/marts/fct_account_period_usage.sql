@@ -2,14 +2,7 @@
     Includes test and unknown accounts (anchor day 1 for unknown ones, §3a); units is the meter's
     aggregation (sum, count, max or distinct values; unknown meters sum).
     Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
 with
 
 daily_usage as (

@@ -1,13 +1,6 @@
 {#- E5: valid, billable usage of non-test accounts that no invoice carries, with the reason.
     Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
 with
 
 matched_usage as (

@@ -348,15 +348,18 @@ def _line_label(*words, tier=None) -> str:
     return " ".join(str(w) for w in words if w) + (f" tier {tier}" if tier else "")
 
 
+def _itemise(ex: Explanation, lines: list, line_type: str | None = None) -> Decimal:
+    """A step for each line a cap or minimum is measured against (its label and amount); their total."""
+    for x in lines:
+        label = _line_label(line_type or x["line_type"], x["price_id"], tier=x["tier"])
+        ex.steps.append(f"{label}: {money(x['amount'], ex.currency, ex.minor_units)}")
+    return sum((x["amount"] for x in lines), Decimal(0))
+
+
 def _explain_cap(con, line, ex: Explanation, _sample: int) -> None:
     cur, mu = ex.currency, ex.minor_units
     plan = _one(con, "select maximum_amount from catalog.plans where plan_id = ?", [line["plan_id"]])
-    usage = _usage_lines(con, line)
-    total = sum((u["amount"] for u in usage), Decimal(0))
-    for u in usage:
-        ex.steps.append(
-            f"{_line_label('usage', u['price_id'], tier=u['tier'])}: {money(u['amount'], cur, mu)}"
-        )
+    total = _itemise(ex, _usage_lines(con, line), line_type="usage")
     cap = Decimal(plan["maximum_amount"])
     ex.steps += [
         f"usage lines (all plan segments, adjustments excluded) = {money(total, cur, mu)}",
@@ -375,11 +378,7 @@ def _explain_minimum(con, line, ex: Explanation, _sample: int) -> None:
            where invoice_id = ? and line_type in ('base_fee', 'usage', 'cap') order by line_type, price_id, tier""",
         [line["invoice_id"]],
     )
-    total = sum((x["amount"] for x in lines), Decimal(0))
-    for x in lines:
-        ex.steps.append(
-            f"{_line_label(x['line_type'], x['price_id'], tier=x['tier'])}: {money(x['amount'], cur, mu)}"
-        )
+    total = _itemise(ex, lines)
     minimum = Decimal(plan["minimum_amount"])
     ex.steps += [
         f"base fees + usage after the cap = {money(total, cur, mu)}",

@@ -372,25 +372,26 @@ def create_app(idempotency_ttl: float = DAY_SECONDS, state_file: str | None = No
                 invoice._uncollectible = uncollectible  # a succeeded payment makes it paid anyway
         return server.json_response(invoice._export(expand=expand))
 
-    async def mark_uncollectible(request):
+    async def invoice_to_move(request, action: str, allowed: tuple[str, ...]):
+        """The invoice a request without parameters of its own names, and its `expand`; a 400 unless the
+        invoice is in one of the states the action moves from."""
         data = dict(await server.get_post_data(request) or {})
         expand = data.pop("expand", None)
         no_unknown(data)
         invoice = Invoice._api_retrieve(request.match_info["id"])
-        if invoice.status != "open":
-            raise unexpected_state(invoice, "mark uncollectible", "open")
+        if invoice.status not in allowed:
+            raise unexpected_state(invoice, action, " or ".join(allowed))
+        return invoice, expand
+
+    async def mark_uncollectible(request):
+        invoice, expand = await invoice_to_move(request, "mark uncollectible", ("open",))
         invoice._uncollectible = True
         invoice.status_transitions["marked_uncollectible_at"] = int(time.time())
         schedule_webhook(Event("invoice.marked_uncollectible", invoice))
         return server.json_response(invoice._export(expand=expand))
 
     async def void_invoice(request):
-        data = dict(await server.get_post_data(request) or {})
-        expand = data.pop("expand", None)
-        no_unknown(data)
-        invoice = Invoice._api_retrieve(request.match_info["id"])
-        if invoice.status not in ("open", "uncollectible"):
-            raise unexpected_state(invoice, "void", "open or uncollectible")
+        invoice, expand = await invoice_to_move(request, "void", ("open", "uncollectible"))
         if invoice.payment_intent:
             pi = resources.PaymentIntent._api_retrieve(invoice.payment_intent)
             if pi.status in CANCELABLE_PAYMENT_INTENT_STATUSES:
@@ -579,16 +580,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="local-stripe", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+def serve_as_asked(args: argparse.Namespace) -> None:
+    """Serve as the options of add_arguments ask (this module's main and `usage-billing local-stripe`)."""
     serve(
         port=args.port,
         idempotency_ttl=args.idempotency_ttl,
         access_log=not args.quiet,
         state_file=args.state_file,
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="local-stripe", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    serve_as_asked(parser.parse_args(argv))
     return 0
 
 

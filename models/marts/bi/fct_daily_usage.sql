@@ -4,14 +4,11 @@
     units (a unique_count meter's distinct values do not add across days: use event_count or
     fct_account_period_usage for those).
     Kept by account period (macros/rollups.sql): a run recomputes the periods whose usage changed. -#}
-{{
-    config(
-        materialized=usage_billing.rollup_materialization(),
-        incremental_strategy='replace_changed_periods',
-        on_schema_change='fail',
-        post_hook="{{ usage_billing.record_rollup_watermark() }}",
-    )
-}}
+{{ usage_billing.rollup_config('replace_changed_periods') }}
+{%- set daily_usage_columns = [
+    'account_id', 'usage_date', 'meter', 'endpoint', 'status_class', 'is_billable',
+    'period_start', 'period_end', 'is_known_account', 'is_test_account', 'is_known_meter',
+] %}
 with
 
 daily_usage as (
@@ -24,21 +21,13 @@ daily_usage as (
 rolled_up as (
 
     select
-        account_id,
-        usage_date,
-        meter,
-        endpoint,
-        status_class,
-        is_billable,
-        period_start,
-        period_end,
-        is_known_account,
-        is_test_account,
-        is_known_meter,
+        {%- for column in daily_usage_columns %}
+        {{ column }},
+        {%- endfor %}
         sum(units_sum) as units,
         sum(event_count) as event_count
     from daily_usage
-    {{ usage_billing.group_by(11) }}
+    {{ usage_billing.group_by(daily_usage_columns | length) }}
 
 ),
 
@@ -49,17 +38,9 @@ final as (
             "account_id", "'|'", "cast(usage_date as " ~ dbt.type_string() ~ ")", "'|'", "meter", "'|'",
             "coalesce(endpoint, '')", "'|'", "status_class", "'|'", "cast(is_billable as " ~ dbt.type_string() ~ ")"
         ])) }} as daily_usage_id,
-        account_id,
-        usage_date,
-        meter,
-        endpoint,
-        status_class,
-        is_billable,
-        period_start,
-        period_end,
-        is_known_account,
-        is_test_account,
-        is_known_meter,
+        {%- for column in daily_usage_columns %}
+        {{ column }},
+        {%- endfor %}
         cast(units as {{ usage_billing.type_quantity() }}) as units,
         cast(event_count as {{ dbt.type_bigint() }}) as event_count
     from rolled_up
