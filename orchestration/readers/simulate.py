@@ -3,8 +3,8 @@ catalog, without touching the warehouse.
 
 How: the warehouse file is copied into a scratch folder (under the same file name, so dbt's relation
 names match), the close ledger of the month is dropped *in the copy* so that its periods are priced
-again, and dbt re-runs the catalog seeds and every model from `int_usage_daily` on (daily usage,
-pricing, invoices, marts) against the copy with the draft catalog. Events are not read again: the
+again, and dbt re-runs the catalog seeds, every model priced from the catalog and every model from
+`int_usage_daily` on (daily usage, pricing, invoices, marts) against the copy with the draft catalog. Events are not read again: the
 copy keeps the kept events and their daily rollup. The real file is only ever opened read-only. The
 copy costs one file copy (seconds for a few GB) and isolates the run completely; attaching the real
 file read-only from a separate DuckDB file was the alternative, but every model would have needed its
@@ -146,7 +146,9 @@ def simulate(db_path: Path, catalog_dir: Path, period: str, keep: Path | None = 
         # The draft is this run's own copy in scratch, which dbt may write its compiled seeds over.
         scratch_catalog = ["--vars", "{catalog_is_a_scratch_copy: true}"]
         _dbt(["seed", "--full-refresh", *scratch_catalog, *common], env, REPO_ROOT)
-        _dbt(["run", "--select", "int_catalog_errors", "int_usage_daily+", *common], env, REPO_ROOT)
+        # Every model priced from the catalog (each one refs int_catalog_errors, directly or through its
+        # parents) and every model after the daily usage: nothing priced keeps the live catalog's rules.
+        _dbt(["run", "--select", "int_catalog_errors+", "int_usage_daily+", *common], env, REPO_ROOT)
         cur_plans, cur_accounts, minor = _totals(db_path, period)
         sim_plans, sim_accounts, _ = _totals(copy, period)
     finally:

@@ -340,7 +340,8 @@ def test_full_disk_fails_plainly_and_changes_nothing(
 
         # 2. Room for the check's lower bound and 64 KiB more: the build starts and the disk fills.
         mount_tmpfs(db_dir, scene.db_path.stat().st_size + need.growth + 2**16, remount=True)
-        _, output = scene.run(BUILD, expect=1)
+        # -v: dbt's and Dagster's logs, where the operating system's own error shows.
+        _, output = scene.run([*BUILD, "-v"], expect=1)
         assert "No space left on device" in output, "the disk did not fill during the build"
         assert "build refused" not in output
         line = last_line(output)
