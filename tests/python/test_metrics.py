@@ -9,7 +9,35 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from conftest import REPO_ROOT, Warehouse
+
+
+@pytest.fixture(scope="module", autouse=True)
+def semantic_manifest(readers_warehouse: Warehouse) -> Path:
+    """mf reads `target/semantic_manifest.json` under the project (it ignores DBT_TARGET_PATH, which names
+    this test process's own target folder), and its relation names carry the warehouse file's name: parse
+    the project there for the warehouse these tests query."""
+    from orchestration.code_location.resources import dbt_executable
+
+    env = {**os.environ, "USAGE_BILLING_DUCKDB": str(readers_warehouse.db_path)}
+    env.pop("DBT_TARGET_PATH", None)
+    target = REPO_ROOT / "target"
+    subprocess.run(
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--profiles-dir",
+            str(REPO_ROOT),
+            "--target-path",
+            str(target),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+    )
+    return target / "semantic_manifest.json"
 
 
 def _mf(wh: Warehouse, tmp_path: Path, metrics: str, group_by: str = "") -> list[dict[str, str]]:
